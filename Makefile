@@ -1,0 +1,60 @@
+# Causerie: `make run` starts the service with the embedded default, `make test` runs the tests.
+# Both create the virtual environment and install the pinned dependencies on first use.
+
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	2>/dev/null && echo $$p && break; done)
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint fmt schema migrate web worker beat clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	@test -n "$(PYTHON)" || { echo "Causerie needs Python 3.11 or newer on PATH." >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+install: $(BIN)/.installed
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+## The embedded default: SQLite, in-memory channel layer, tasks run in-process, a demo workspace.
+run: migrate
+	$(BIN)/python manage.py demo_workspace
+	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/uvicorn config.asgi:application \
+		--host $(HOST) --port $(PORT) --no-access-log
+
+## Tests: SQLite by default; PostgreSQL and Redis when DATABASE_URL and REDIS_URL are set.
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+schema: install
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --api-version v1 --file openapi.yaml
+
+## Production processes (settings from the environment, see README).
+web: install
+	DJANGO_SETTINGS_MODULE=config.settings.production $(BIN)/gunicorn config.wsgi:application \
+		--bind $(HOST):$(PORT) --workers 2
+
+worker: install
+	DJANGO_SETTINGS_MODULE=config.settings.production $(BIN)/celery -A config worker -l info
+
+beat: install
+	DJANGO_SETTINGS_MODULE=config.settings.production $(BIN)/celery -A config beat -l info
+
+clean:
+	rm -rf $(VENV) causerie.sqlite3 .pytest_cache .ruff_cache

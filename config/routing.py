@@ -1,0 +1,3 @@
+"""Websocket routes, served by ``config.asgi``."""
+
+websocket_urlpatterns: list = []

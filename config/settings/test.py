@@ -1,0 +1,26 @@
+"""Test settings: the same environment-driven base, with fast hashing and eager tasks.
+
+``DATABASE_URL`` and ``REDIS_URL`` select PostgreSQL and Redis exactly as in production;
+without them the suite runs on SQLite and in-memory layers.
+"""
+
+from .base import *  # noqa: F403
+from .base import DATABASE_IS_POSTGRES, DATABASES, REST_FRAMEWORK
+
+SECRET_KEY = "causerie-test-key"
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Unit tests run tasks in-process; the fault-injection suite runs real workers instead.
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CAUSERIE_ALLOW_PRIVATE_WEBHOOK_URLS = True
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {
+        **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+        "credential": "100000/min",
+    },
+}
+if DATABASE_IS_POSTGRES:
+    # The test runner creates and drops databases; a pool would hold connections to them.
+    DATABASES["default"].get("OPTIONS", {}).pop("pool", None)

@@ -1,0 +1,130 @@
+"""The base classes every API view inherits: auth, scopes, workspace scoping, idempotency.
+
+``BaseApi`` is for endpoints outside a workspace; ``WorkspaceApi`` resolves
+``{workspace}`` from the URL to an ``Actor`` (404 for a credential of another workspace)
+and checks the scope the view requires for the HTTP method (403 when missing).
+"""
+
+import dataclasses
+from typing import Any
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..actors import Actor
+from ..exceptions import Forbidden
+from ..selectors import actor_for_request
+from ..services.idempotency import (
+    StoredResponse,
+    idempotency_claim,
+    idempotency_complete,
+    idempotency_fingerprint,
+)
+from .pagination import CursorPagination
+
+IDEMPOTENT_METHODS = ("POST",)
+
+
+class _IdempotentReplay(Exception):
+    def __init__(self, stored: StoredResponse):
+        self.stored = stored
+
+
+def principal_of(request: Request) -> str | None:
+    """A stable identifier of the credential behind a request, for idempotency keys."""
+    credential = getattr(request, "auth", None)
+    if credential is not None and hasattr(credential, "prefix"):
+        return credential.prefix
+    if request.user and request.user.is_authenticated and request.user.pk:
+        return f"user:{request.user.pk}"
+    return None
+
+
+class BaseApi(APIView):
+    """An API endpoint: JSON, bearer or session auth, throttled, idempotent POSTs."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self._idempotency_record = None
+        super().initial(request, *args, **kwargs)
+        self.check_scope(request)
+        self._idempotency_begin(request)
+
+    def check_scope(self, request: Request) -> None:
+        """Hook for scope checks; workspace endpoints implement it."""
+
+    def get_authenticate_header(self, request: Request) -> str:
+        # Always challenge for a bearer token, so that a failed credential is a 401 (not a
+        # 403) even on endpoints that take none, such as signing in.
+        return 'Bearer realm="api"'
+
+    def _idempotency_begin(self, request: Request) -> None:
+        key = request.headers.get("Idempotency-Key")
+        if key is None or request.method not in IDEMPOTENT_METHODS:
+            return
+        principal = principal_of(request)
+        if principal is None:
+            return
+        fingerprint = idempotency_fingerprint(
+            method=request.method, path=request.path, body=request._request.body
+        )
+        claimed = idempotency_claim(principal=principal, key=key, fingerprint=fingerprint)
+        if isinstance(claimed, StoredResponse):
+            raise _IdempotentReplay(claimed)
+        self._idempotency_record = claimed
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, _IdempotentReplay):
+            response = Response(exc.stored.body, status=exc.stored.status_code)
+            response["Idempotent-Replayed"] = "true"
+            return response
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        record = getattr(self, "_idempotency_record", None)
+        if record is not None:
+            self._idempotency_record = None
+            idempotency_complete(
+                record=record, status_code=response.status_code, body=response.data
+            )
+        return response
+
+    # --- pagination helpers -------------------------------------------------------------
+
+    def paginated_response(
+        self, *, queryset, serializer_class, ordering=("-created_at", "-id"), context=None
+    ) -> Response:
+        """One page of ``queryset`` in keyset order, serialized, in the list envelope."""
+        paginator = CursorPagination()
+        paginator.ordering = ordering
+        page = paginator.paginate_queryset(queryset, self.request, view=self)
+        data = serializer_class(page, many=True, context=context or {}).data
+        return paginator.get_paginated_response(data)
+
+
+class WorkspaceApi(BaseApi):
+    """An endpoint under ``/api/v1/workspaces/{workspace}/``.
+
+    ``required_scopes`` maps HTTP methods to the scope a credential needs; a method mapped
+    to None needs only a valid credential of the workspace.
+    """
+
+    required_scopes: dict[str, str | None] = {}
+    actor: Actor
+
+    def check_scope(self, request: Request) -> None:
+        actor = actor_for_request(user=request.user, workspace_slug=self.kwargs["workspace"])
+        self.actor = dataclasses.replace(actor, ip_address=request.META.get("REMOTE_ADDR"))
+        self.workspace = self.actor.workspace
+        method = "GET" if request.method == "HEAD" else request.method
+        if method == "OPTIONS" or not hasattr(self, method.lower()):
+            return  # OPTIONS is metadata; an unhandled method is answered 405 by dispatch
+        if method not in self.required_scopes:
+            # Deny by default: an endpoint that forgot to state its scope is closed.
+            raise Forbidden("This action is not available to API credentials.")
+        scope = self.required_scopes[method]
+        if scope and not self.actor.has_scope(scope):
+            raise Forbidden(
+                f"This action needs the {scope!r} scope.", details={"required_scope": scope}
+            )

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class CrmConfig(AppConfig):
+    name = "crm"
+    verbose_name = "Workspaces and the people who work in them"
+
+    def ready(self) -> None:
+        from . import realtime  # noqa: F401  (connects the event-log publisher)

@@ -1,0 +1,102 @@
+"""Workspace isolation, once for every endpoint under /api/v1/workspaces/{workspace}/.
+
+The walk reads the URL configuration, so an endpoint added later is covered without
+touching this file; a new path parameter must be given an object of the victim workspace
+in ``victim_objects`` below, or the walk fails and says so.
+"""
+
+import re
+import uuid
+
+import pytest
+from django.urls import URLPattern, URLResolver
+
+from config.urls import workspace_urlpatterns
+from tests.conftest import client_with
+
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _walk(patterns, prefix=""):
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            yield from _walk(pattern.url_patterns, route)
+        elif isinstance(pattern, URLPattern):
+            yield route, pattern.callback
+
+
+def workspace_routes():
+    routes = []
+    for route, callback in _walk(workspace_urlpatterns):
+        view_class = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
+        methods = [m for m in METHODS if hasattr(view_class, m)]
+        routes.append((route, methods))
+    return routes
+
+
+ROUTES = workspace_routes()
+PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
+
+
+def victim_objects(victim):
+    """One real object of the victim workspace per path parameter name."""
+    member, _ = victim.add_member("agent")
+    from crm.services.workspaces import team_create
+
+    team = team_create(actor=victim.owner_actor, name="Victims")
+    return {
+        "member_id": member.pk,
+        "team_id": team.pk,
+        "api_key_id": victim.api_key.pk,
+    }
+
+
+def fill(route: str, workspace_slug: str, ids: dict) -> str:
+    def value(match):
+        name = match.group(1)
+        if name not in ids:
+            pytest.fail(f"add an object for the path parameter {name!r} to victim_objects")
+        return str(ids[name])
+
+    return f"/api/v1/workspaces/{workspace_slug}/" + PARAM.sub(value, route)
+
+
+def test_the_walk_finds_the_workspace_endpoints():
+    routes = dict(ROUTES)
+    assert "members/<uuid:member_id>/" in routes
+    assert "events/" in routes
+    assert len(routes) >= 9
+
+
+@pytest.mark.parametrize(("route", "methods"), ROUTES, ids=[r for r, _ in ROUTES])
+def test_other_workspace_credentials_get_404_everywhere(route, methods, make_workspace):
+    attacker, victim = make_workspace("attacker"), make_workspace("victim")
+    ids = victim_objects(victim)
+    _, attacker_member_token = attacker.add_member("admin")
+
+    # The victim's workspace by its slug; and, where the path names objects, the victim's
+    # objects through the attacker's own workspace.
+    targets = [fill(route, "victim", ids)]
+    if PARAM.search(route):
+        targets.append(fill(route, "attacker", ids))
+    for token in (attacker.token, attacker_member_token):
+        client = client_with(token)
+        for url in targets:
+            for method in methods:
+                response = getattr(client, method)(url, {}, format="json")
+                assert response.status_code == 404, (
+                    f"{method.upper()} {url}: {response.status_code}"
+                )
+                assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(("route", "methods"), ROUTES, ids=[r for r, _ in ROUTES])
+def test_no_credentials_get_401_everywhere(route, methods, make_workspace, anon):
+    victim = make_workspace("victim")
+    ids = {name: uuid.uuid4() for name in PARAM.findall(route)}
+    url = fill(route, victim.slug, ids)
+
+    for method in methods:
+        response = getattr(anon, method)(url, {}, format="json")
+        assert response.status_code == 401, f"{method.upper()} {url}: {response.status_code}"
