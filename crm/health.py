@@ -10,6 +10,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
+from kombu import Connection
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -57,11 +58,9 @@ def _channel_layer() -> str:
 def _broker() -> str:
     if settings.CELERY_TASK_ALWAYS_EAGER and not settings.CELERY_BROKER_URL:
         return "tasks run in-process (no broker configured)"
-    from config.celery import app
-
-    with app.connection_for_write() as conn:
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=CHECK_TIMEOUT_SECONDS) as conn:
         conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_SECONDS)
-        return conn.transport_cls if isinstance(conn.transport_cls, str) else "connected"
+        return conn.transport.driver_name
 
 
 def health_report() -> dict[str, Any]:
