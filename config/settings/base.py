@@ -204,6 +204,9 @@ CAUSERIE_X_API_URL = env.str("CAUSERIE_X_API_URL", default="https://api.x.com")
 CAUSERIE_TELEGRAM_API_URL = env.str("CAUSERIE_TELEGRAM_API_URL", default="https://api.telegram.org")
 CAUSERIE_YOUTUBE_API_URL = env.str("CAUSERIE_YOUTUBE_API_URL", default="https://www.googleapis.com")
 CAUSERIE_ALLOW_PRIVATE_WEBHOOK_URLS = env.bool("CAUSERIE_ALLOW_PRIVATE_WEBHOOK_URLS", default=False)
+# Fernet keys for credentials at rest, newest first. The development default is derived
+# from SECRET_KEY so that the embedded default works with no setup; production sets its own.
+CAUSERIE_ENCRYPTION_KEYS = env.list("CAUSERIE_ENCRYPTION_KEYS", default=[])
 # How long an Idempotency-Key is remembered, per API.md.
 CAUSERIE_IDEMPOTENCY_TTL = timedelta(hours=24)
 # Realtime tickets are single use and short lived, per API.md.

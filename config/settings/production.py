@@ -7,6 +7,10 @@ from .base import DEBUG, SECRET_KEY, env
 
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set in production.")
+if not env.list("CAUSERIE_ENCRYPTION_KEYS", default=[]):
+    raise ImproperlyConfigured(
+        "CAUSERIE_ENCRYPTION_KEYS must be set in production (Fernet keys, newest first)."
+    )
 if DEBUG:
     raise ImproperlyConfigured("DEBUG must be off in production.")
 

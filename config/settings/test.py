@@ -24,3 +24,11 @@ REST_FRAMEWORK = {
 if DATABASE_IS_POSTGRES:
     # The test runner creates and drops databases; a pool would hold connections to them.
     DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
+
+if not CAUSERIE_ENCRYPTION_KEYS:  # noqa: F405
+    import base64
+    import hashlib
+
+    CAUSERIE_ENCRYPTION_KEYS = [  # derived from the non-production SECRET_KEY
+        base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
+    ]

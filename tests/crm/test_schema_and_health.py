@@ -63,8 +63,12 @@ def test_health_is_degraded_when_the_broker_is_unreachable(anon, db):
     assert body["checks"]["database"]["status"] == "ok"
 
 
+FERNET_KEY = "x7YVuAqGrnOOpwWRmXDtFqS2JsKpGF4Mf7ZJz7cH9Jg="
+
+
 def _django_setup(settings_module: str, **env):
-    environment = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    removed = ("SECRET_KEY", "DEBUG", "CAUSERIE_ENCRYPTION_KEYS")
+    environment = {k: v for k, v in os.environ.items() if k not in removed}
     environment.update(env, DJANGO_SETTINGS_MODULE=settings_module)
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); print('started')"],
@@ -79,8 +83,12 @@ def _django_setup(settings_module: str, **env):
 @pytest.mark.parametrize(
     ("env", "refusal"),
     [
-        ({}, "SECRET_KEY must be set"),
-        ({"SECRET_KEY": "x" * 50, "DEBUG": "true"}, "DEBUG must be off"),
+        ({"CAUSERIE_ENCRYPTION_KEYS": FERNET_KEY}, "SECRET_KEY must be set"),
+        ({"SECRET_KEY": "x" * 50}, "CAUSERIE_ENCRYPTION_KEYS must be set"),
+        (
+            {"SECRET_KEY": "x" * 50, "CAUSERIE_ENCRYPTION_KEYS": FERNET_KEY, "DEBUG": "true"},
+            "DEBUG must be off",
+        ),
     ],
 )
 def test_production_refuses_to_start_unsafely(env, refusal):
@@ -91,7 +99,9 @@ def test_production_refuses_to_start_unsafely(env, refusal):
 
 
 def test_production_starts_with_a_secret_key_and_debug_off():
-    result = _django_setup("config.settings.production", SECRET_KEY="s" * 50)
+    result = _django_setup(
+        "config.settings.production", SECRET_KEY="s" * 50, CAUSERIE_ENCRYPTION_KEYS=FERNET_KEY
+    )
 
     assert result.returncode == 0, result.stderr
     assert "started" in result.stdout
