@@ -28,7 +28,7 @@ migrate: install
 run: migrate
 	$(BIN)/python manage.py demo_workspace
 	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/uvicorn config.asgi:application \
-		--host $(HOST) --port $(PORT) --no-access-log
+		--host $(HOST) --port $(PORT) --no-access-log --lifespan off
 
 ## Tests: SQLite by default; PostgreSQL and Redis when DATABASE_URL and REDIS_URL are set.
 test: install

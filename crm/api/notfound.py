@@ -18,7 +18,7 @@ class ApiNotFoundApi(APIView):
             match = resolve(alternative)
         except Resolver404:
             match = None
-        if match is not None and match.func.__name__ != type(self).__name__:
+        if match is not None and getattr(match.func, "cls", None) is not type(self):
             raise NotFound(f"No such endpoint; did you mean {alternative}?")
         raise NotFound("No such endpoint.")
 

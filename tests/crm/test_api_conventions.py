@@ -151,3 +151,9 @@ def test_throttled_client_gets_429_with_retry_after(ws, client, monkeypatch):
     assert_error(response, 429, "throttled")
     assert int(response["Retry-After"]) >= 1
     cache.clear()
+
+
+def test_unknown_path_suggests_nothing_when_no_variant_exists(client):
+    error = assert_error(client.get("/api/v1/nope"), 404, "not_found")
+
+    assert "did you mean" not in error["message"]

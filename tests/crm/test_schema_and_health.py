@@ -40,6 +40,15 @@ def test_schema_and_docs_are_served(anon):
     assert docs.status_code == 200
     # The docs page loads its assets from Causerie, never from a CDN.
     assert b"cdn." not in docs.content
+    assert b"/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in docs.content
+
+
+def test_docs_assets_are_served_by_the_web_process(db):
+    from django.test import Client
+
+    response = Client().get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+
+    assert response.status_code == 200
 
 
 def test_health_checks_each_dependency_for_real(anon, db):
