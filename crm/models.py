@@ -56,6 +56,12 @@ class Workspace(models.Model):
     slug = models.SlugField(max_length=63, unique=True)
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(default=timezone.now)
+    # Inbox settings. When on, agents see only their teams' conversations and their own.
+    agents_see_only_their_teams = models.BooleanField(default=False)
+    # Service-level clocks count business hours only, in this time zone; an empty
+    # ``business_hours`` means always open. Shape: {"mon": [["09:00", "17:30"]], ...}.
+    timezone = models.CharField(max_length=64, default="UTC")
+    business_hours = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return self.slug
@@ -100,6 +106,14 @@ class Team(WorkspaceOwned):
     name = models.CharField(max_length=120)
     members = models.ManyToManyField(Membership, related_name="teams", blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Automatic assignment: round robin among available members, each holding at most
+    # ``max_open_per_agent`` open or pending conversations (no cap when null).
+    auto_assign = models.BooleanField(default=False)
+    max_open_per_agent = models.PositiveIntegerField(null=True, blank=True)
+    # The round robin's position: the member who got the team's last assignment.
+    last_assigned_member = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [
