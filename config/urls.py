@@ -3,6 +3,7 @@
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from conversations import urls as conversations_urls
 from crm import urls as crm_urls
 from crm.api.notfound import ApiNotFoundApi
 
@@ -10,6 +11,7 @@ from crm.api.notfound import ApiNotFoundApi
 # isolation test walks this list.
 workspace_urlpatterns = [
     *crm_urls.workspace_urlpatterns,
+    *conversations_urls.workspace_urlpatterns,
 ]
 
 api_v1_urlpatterns = [

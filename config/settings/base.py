@@ -154,7 +154,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=180),
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Snoozed conversations reopen within a minute of their time (https://crontab.guru/#*_*_*_*_*).
+    "conversations-wake-snoozed": {
+        "task": "conversations.wake_snoozed_conversations",
+        "schedule": 60.0,
+    },
+}
 
 # --- REST API ---------------------------------------------------------------------------
 

@@ -39,6 +39,30 @@ ROUTES = workspace_routes()
 PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
 
 
+def conversation_victims(victim):
+    """A conversation with a message, a label and a canned response of the victim."""
+    from contacts.models import Contact
+    from conversations.services.library import canned_response_create, label_create
+    from conversations.services.messages import message_ingest_inbound
+    from integrations.models import BrandAccount
+
+    account = BrandAccount.objects.create(
+        workspace=victim.workspace, platform="facebook", name="Victim page", external_id="p1"
+    )
+    contact = Contact.objects.create(workspace=victim.workspace, name="Victim contact")
+    ingested = message_ingest_inbound(
+        brand_account=account, thread_key="p1:u1", contact=contact, external_id="m1", text="hi"
+    )
+    return {
+        "conversation_id": ingested.conversation.pk,
+        "message_id": ingested.message.pk,
+        "label_id": label_create(actor=victim.owner_actor, name="victim").pk,
+        "canned_response_id": canned_response_create(
+            actor=victim.owner_actor, name="victim", text="Hello {{contact.name}}"
+        ).pk,
+    }
+
+
 def victim_objects(victim):
     """One real object of the victim workspace per path parameter name."""
     member, _ = victim.add_member("agent")
@@ -49,6 +73,7 @@ def victim_objects(victim):
         "member_id": member.pk,
         "team_id": team.pk,
         "api_key_id": victim.api_key.pk,
+        **conversation_victims(victim),
     }
 
 

@@ -1,0 +1,286 @@
+"""Reads of the conversations app: the inbox, a conversation, its messages, labels.
+
+Every read takes the ``Actor`` and applies what it may see (``conversation_visibility``),
+so that lists, details, timelines, search and event filtering agree.
+"""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import Exists, F, Func, OuterRef, Q, QuerySet, TextField
+
+from crm.actors import Actor
+from crm.exceptions import NotFound
+from crm.models import Membership, Team
+from crm.scopes import ROLE_ADMIN, ROLE_AGENT, ROLE_OWNER
+
+from .models import STATUS_OPEN, CannedResponse, Conversation, Label, Message
+
+SEARCH_CONFIGS = ("english", "french")
+
+
+def actor_sees_all_conversations(actor: Actor) -> bool:
+    """Whether the workspace's team restriction leaves this actor unrestricted."""
+    return not (
+        actor.membership is not None
+        and actor.role == ROLE_AGENT
+        and actor.workspace.agents_see_only_their_teams
+    )
+
+
+def actor_is_admin(actor: Actor) -> bool:
+    """Owners, admins and API keys with the admin scope (they see deleted messages' text)."""
+    if actor.membership is not None:
+        return actor.role in (ROLE_OWNER, ROLE_ADMIN)
+    return actor.has_scope("admin")
+
+
+def conversation_visibility(actor: Actor) -> Q:
+    """The conversations ``actor`` may see, as a filter.
+
+    With ``agents_see_only_their_teams`` on, an agent sees the conversations of the teams
+    it belongs to (assigned to anyone or to nobody) and the ones assigned to it. Everyone
+    else in the workspace (admins, sales, viewers, API keys) reads every conversation.
+    """
+    if actor_sees_all_conversations(actor):
+        return Q()
+    my_teams = Team.objects.filter(members=actor.membership).values("pk")
+    return Q(team_id__in=my_teams) | Q(assignee_id=actor.membership.pk)
+
+
+def conversation_visible_to(actor: Actor, conversation: Conversation) -> bool:
+    """``conversation_visibility`` for one loaded row (for event and realtime filtering)."""
+    if conversation.workspace_id != actor.workspace.pk:
+        return False
+    if actor_sees_all_conversations(actor):
+        return True
+    if conversation.assignee_id == actor.membership.pk:
+        return True
+    return (
+        conversation.team_id is not None
+        and Team.members.through.objects.filter(
+            team_id=conversation.team_id, membership_id=actor.membership.pk
+        ).exists()
+    )
+
+
+def event_visible_to(actor: Actor, event_type: str, data: dict[str, Any]) -> bool:
+    """Whether a ``conversation.*``/``message.*`` event's data may reach ``actor``.
+
+    For the event log reader and the realtime consumer: they apply the same visibility as
+    the REST API (one query per event, only for restricted agents).
+    """
+    if actor_sees_all_conversations(actor):
+        return True
+    if event_type.startswith("conversation."):
+        conversation_id = data.get("id")
+    elif event_type.startswith("message."):
+        conversation_id = data.get("conversation")
+    else:
+        return True
+    return (
+        Conversation.objects.filter(workspace=actor.workspace, pk=conversation_id)
+        .filter(conversation_visibility(actor))
+        .exists()
+    )
+
+
+def _base(actor: Actor) -> QuerySet[Conversation]:
+    return (
+        Conversation.objects.filter(workspace=actor.workspace)
+        .filter(conversation_visibility(actor))
+        .select_related("contact")
+        .prefetch_related("labels")
+    )
+
+
+class _TextMatches(Func):
+    """``(tsvector_en || tsvector_fr) @@ (tsquery_en || tsquery_fr)`` over unaccented text."""
+
+    output_field = TextField()
+    conditional = True
+
+    def __init__(self, expression, query: str):
+        super().__init__(expression)
+        self.query = query
+
+    def as_sql(self, compiler, connection, **extra):
+        text_sql, params = compiler.compile(self.source_expressions[0])
+        vector = " || ".join(
+            f"to_tsvector('{c}'::regconfig, causerie_unaccent({text_sql}))" for c in SEARCH_CONFIGS
+        )
+        query = " || ".join(
+            f"plainto_tsquery('{c}'::regconfig, causerie_unaccent(%s))" for c in SEARCH_CONFIGS
+        )
+        all_params = list(params) * len(SEARCH_CONFIGS) + [self.query] * len(SEARCH_CONFIGS)
+        return f"(({vector}) @@ ({query}))", all_params
+
+
+def _message_search(q: str) -> QuerySet[Message]:
+    messages = Message.objects.filter(conversation=OuterRef("pk"), deleted_at__isnull=True)
+    if connection.vendor == "postgresql":
+        return messages.filter(_TextMatches(F("text"), q))
+    # The embedded SQLite default: every word must appear, case-insensitively.
+    for word in q.split():
+        messages = messages.filter(text__icontains=word)
+    return messages
+
+
+def _parse_uuid(value: str, name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        from crm.exceptions import InvalidInput
+
+        raise InvalidInput(
+            f"{name} is an id.", details={name: [f"{value!r} is not a valid id."]}
+        ) from exc
+
+
+def conversation_list(
+    *,
+    actor: Actor,
+    status: list[str] | None = None,
+    assignee: str | None = None,
+    team: str | None = None,
+    label: str | None = None,
+    platform: list[str] | None = None,
+    brand_account: str | None = None,
+    kind: list[str] | None = None,
+    priority: list[str] | None = None,
+    contact: str | None = None,
+    q: str | None = None,
+    updated_after: datetime | None = None,
+) -> QuerySet[Conversation]:
+    """The inbox: the conversations ``actor`` may see, filtered (unordered; see sorts).
+
+    ``assignee`` is a member id, ``me`` or ``none``; ``team`` an id or ``none``;
+    ``label`` an id or a name; ``q`` searches message text (full text on PostgreSQL).
+    """
+    queryset = _base(actor)
+    if status:
+        queryset = queryset.filter(status__in=status)
+    if assignee:
+        if assignee == "none":
+            queryset = queryset.filter(assignee__isnull=True)
+        elif assignee == "me":
+            member_id = actor.membership.pk if actor.membership else None
+            queryset = queryset.filter(assignee_id=member_id) if member_id else queryset.none()
+        else:
+            queryset = queryset.filter(assignee_id=_parse_uuid(assignee, "assignee"))
+    if team:
+        if team == "none":
+            queryset = queryset.filter(team__isnull=True)
+        else:
+            queryset = queryset.filter(team_id=_parse_uuid(team, "team"))
+    if label:
+        try:
+            label_id = uuid.UUID(label)
+        except ValueError:
+            labels = Label.objects.filter(workspace=actor.workspace, name=label).values("pk")
+        else:
+            labels = Label.objects.filter(workspace=actor.workspace, pk=label_id).values("pk")
+        queryset = queryset.filter(
+            Exists(
+                Conversation.labels.through.objects.filter(
+                    conversation_id=OuterRef("pk"), label_id__in=labels
+                )
+            )
+        )
+    if platform:
+        queryset = queryset.filter(platform__in=platform)
+    if brand_account:
+        queryset = queryset.filter(brand_account_id=_parse_uuid(brand_account, "brand_account"))
+    if kind:
+        queryset = queryset.filter(kind__in=kind)
+    if priority:
+        queryset = queryset.filter(priority__in=priority)
+    if contact:
+        queryset = queryset.filter(contact_id=_parse_uuid(contact, "contact"))
+    if updated_after:
+        queryset = queryset.filter(updated_at__gt=updated_after)
+    if q and q.strip():
+        queryset = queryset.filter(Exists(_message_search(q.strip())))
+    return queryset
+
+
+def inbox_sort_for(*, status: list[str] | None, sort: str | None) -> tuple[str, bool]:
+    """The sort column and direction: ``waiting`` (longest first) or ``recent`` activity.
+
+    Without an explicit ``sort``, a list of open conversations only is ``waiting``, any
+    other list ``recent``.
+    """
+    if sort is None:
+        sort = "waiting" if status == [STATUS_OPEN] else "recent"
+    if sort == "waiting":
+        return "waiting_since", False
+    return "last_message_at", True
+
+
+def conversation_get(*, actor: Actor, conversation_id) -> Conversation:
+    """One conversation ``actor`` may see, or NotFound (never a hint that it exists)."""
+    try:
+        pk = uuid.UUID(str(conversation_id))
+    except ValueError as exc:
+        raise NotFound("No such conversation.") from exc
+    conversation = _base(actor).filter(pk=pk).first()
+    if conversation is None:
+        raise NotFound("No such conversation.")
+    return conversation
+
+
+def message_list(*, actor: Actor, conversation: Conversation) -> QuerySet[Message]:
+    """The conversation's messages and private notes (callers check visibility first)."""
+    return Message.objects.filter(
+        workspace=actor.workspace, conversation=conversation
+    ).prefetch_related("reactions", "edits")
+
+
+def message_get(*, actor: Actor, conversation: Conversation, message_id) -> Message:
+    try:
+        pk = uuid.UUID(str(message_id))
+    except ValueError as exc:
+        raise NotFound("No such message.") from exc
+    message = message_list(actor=actor, conversation=conversation).filter(pk=pk).first()
+    if message is None:
+        raise NotFound("No such message.")
+    return message
+
+
+def label_list(*, actor: Actor) -> QuerySet[Label]:
+    return Label.objects.filter(workspace=actor.workspace)
+
+
+def label_get(*, actor: Actor, label_id) -> Label:
+    label = label_list(actor=actor).filter(pk=label_id).first()
+    if label is None:
+        raise NotFound("No such label.")
+    return label
+
+
+def canned_response_list(*, actor: Actor) -> QuerySet[CannedResponse]:
+    return CannedResponse.objects.filter(workspace=actor.workspace)
+
+
+def canned_response_get(*, actor: Actor, canned_response_id) -> CannedResponse:
+    canned = canned_response_list(actor=actor).filter(pk=canned_response_id).first()
+    if canned is None:
+        raise NotFound("No such canned response.")
+    return canned
+
+
+def assignable_member_get(*, actor: Actor, member_id) -> Membership:
+    """A member who may be given conversations (owners, admins, agents)."""
+    from crm.exceptions import InvalidInput
+
+    member = Membership.objects.filter(workspace=actor.workspace, pk=member_id).first()
+    if member is None:
+        raise InvalidInput("No such member.", details={"assignee": ["Unknown member."]})
+    if member.role not in (ROLE_OWNER, ROLE_ADMIN, ROLE_AGENT):
+        raise InvalidInput(
+            "Only owners, admins and agents answer conversations.",
+            details={"assignee": [f"A {member.role} cannot be assigned conversations."]},
+        )
+    return member

@@ -1,0 +1,525 @@
+"""Messages: replies and private notes, inbound ingest, edits, deletions, reactions."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from crm.actors import Actor
+from crm.exceptions import Forbidden, InvalidInput, NotFound, PolicyRefusal
+from crm.models import Team
+from crm.scopes import ROLE_SALES, ROLE_VIEWER
+from crm.services.events import events_record
+
+from ..models import (
+    KINDS,
+    MESSAGE_STATUSES,
+    STATUS_OPEN,
+    STATUS_PENDING,
+    STATUS_RESOLVED,
+    STATUS_SNOOZED,
+    Conversation,
+    Message,
+    MessageEdit,
+    Reaction,
+)
+from ..representations import conversation_data, message_data
+from ..signals import reply_queued
+from ..sla import business_seconds
+from ..windows import reply_message_tag, reply_window
+from .assignment import conversation_auto_assign
+
+PREVIEW_LENGTH = 200
+MAX_ATTACHMENTS = 20
+# Monotone delivery statuses: a late "delivered" never overwrites "read" (CHANNELS.md §9.3).
+STATUS_RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
+
+
+def _preview(text: str, attachments: list) -> str:
+    if text:
+        return " ".join(text.split())[:PREVIEW_LENGTH]
+    if attachments:
+        kind = (attachments[0] or {}).get("kind") or (attachments[0] or {}).get("type") or "file"
+        return f"[{kind}]"
+    return ""
+
+
+def _attachments_validate(attachments: Any) -> list[dict]:
+    if attachments in (None, ""):
+        return []
+    if not isinstance(attachments, list) or not all(isinstance(a, dict) for a in attachments):
+        raise InvalidInput(
+            "Attachments are a list of objects.", details={"attachments": ["A list of objects."]}
+        )
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise InvalidInput(
+            "Too many attachments.", details={"attachments": [f"At most {MAX_ATTACHMENTS}."]}
+        )
+    for attachment in attachments:
+        if "data" in attachment or "content" in attachment:
+            raise InvalidInput(
+                "Attachments are sent by URL, not inline.",
+                details={"attachments": ["Give a url (and kind, mime, size, name), not bytes."]},
+            )
+    return attachments
+
+
+def _lock_conversation(conversation_id) -> Conversation:
+    return (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("workspace", "team", "contact")
+        .get(pk=conversation_id)
+    )
+
+
+def _records(conversation: Conversation, message: Message, *, conversation_event: str):
+    fresh_conversation = (
+        Conversation.objects.select_related("contact")
+        .prefetch_related("labels")
+        .get(pk=conversation.pk)
+    )
+    fresh_message = Message.objects.prefetch_related("reactions", "edits").get(pk=message.pk)
+    return [
+        (conversation_event, conversation_data(fresh_conversation)),
+        ("message.created", message_data(fresh_message)),
+    ]
+
+
+def _parent_get(conversation: Conversation, parent_id) -> Message | None:
+    if parent_id in (None, ""):
+        return None
+    parent = Message.objects.filter(conversation=conversation, pk=parent_id).first()
+    if parent is None:
+        raise InvalidInput(
+            "The parent is not a message of this conversation.",
+            details={"parent": ["Unknown message in this conversation."]},
+        )
+    return parent
+
+
+def canned_render(text: str, *, conversation: Conversation | None, actor: Actor) -> str:
+    """Fill a canned response's placeholders for this conversation and agent.
+
+    ``{{contact.name}}``, ``{{contact.first_name}}``, ``{{contact.email}}``,
+    ``{{agent.name}}``, ``{{agent.first_name}}``; an unknown placeholder is left as is,
+    a missing value becomes "".
+    """
+    contact = conversation.contact if conversation is not None else None
+    contact_name = (contact.name if contact else "") or ""
+    agent_name = actor.name if actor.kind == "member" else ""
+    values = {
+        "contact.name": contact_name,
+        "contact.first_name": contact_name.split(" ")[0] if contact_name else "",
+        "contact.email": (contact.email if contact else "") or "",
+        "agent.name": agent_name,
+        "agent.first_name": agent_name.split(" ")[0] if agent_name else "",
+    }
+    for key, value in values.items():
+        for spelling in (f"{{{{{key}}}}}", f"{{{{ {key} }}}}"):
+            text = text.replace(spelling, value)
+    return text
+
+
+@transaction.atomic
+def message_send(
+    *,
+    actor: Actor,
+    conversation: Conversation,
+    text: str,
+    private: bool = False,
+    parent_id=None,
+    attachments: list | None = None,
+) -> Message:
+    """Write a reply (stored ``queued``, sent by the adapters after commit) or a private note.
+
+    Sales and viewers never reply. A reply on a platform whose reply window is closed is
+    refused with 422 ``reply_window_closed``; a reply between 24 h and 7 days on
+    Messenger/Instagram carries the ``HUMAN_AGENT`` tag. Private notes never leave
+    Causerie and do not count as responses.
+    """
+    if actor.role in (ROLE_SALES, ROLE_VIEWER):
+        raise Forbidden("Sales and viewers read conversations but do not reply.")
+    attachments = _attachments_validate(attachments)
+    if not (text or "").strip() and not attachments:
+        raise InvalidInput("A message needs text or attachments.", details={"text": ["Empty."]})
+    now = timezone.now()
+    conversation = _lock_conversation(conversation.pk)
+    parent = _parent_get(conversation, parent_id)
+    tag = ""
+    if not private:
+        window = reply_window(conversation, now=now)
+        if not window["open"]:
+            raise PolicyRefusal(
+                "The platform's reply window for this conversation is closed.",
+                code="reply_window_closed",
+                details={"reply_window": window},
+            )
+        tag = reply_message_tag(conversation, now=now)
+    is_member = actor.kind == "member"
+    message = Message.objects.create(
+        workspace=actor.workspace,
+        conversation=conversation,
+        brand_account_id=conversation.brand_account_id,
+        direction="outbound",
+        private=private,
+        author_type="member" if is_member else ("system" if actor.kind == "system" else "brand"),
+        author_id=actor.id,
+        author_name=actor.name,
+        author_member=actor.membership,
+        text=text or "",
+        attachments=attachments,
+        parent=parent,
+        status="sent" if private else "queued",
+        message_tag=tag,
+        client_ref="" if private else uuid.uuid4().hex,
+        sent_at=now if private else None,
+        created_at=now,
+    )
+    if not private:
+        _record_response(conversation, now=now)
+        conversation.last_outbound_at = now
+        conversation.last_message_at = max(conversation.last_message_at, now)
+        conversation.last_message_preview = _preview(text, attachments)
+        conversation.last_message_direction = "outbound"
+        conversation.unread_count = 0
+        if conversation.assignee_id is None and actor.membership is not None:
+            # Whoever answers an unassigned conversation takes it, so it leaves the queue.
+            conversation.assignee = actor.membership
+    conversation.updated_at = now
+    conversation.save()
+    events_record(
+        workspace=actor.workspace,
+        items=_records(conversation, message, conversation_event="conversation.updated"),
+    )
+    if not private:
+        message_id, workspace_id = message.pk, actor.workspace.pk
+        transaction.on_commit(
+            lambda: reply_queued.send_robust(
+                sender=Message, message_id=message_id, workspace_id=workspace_id
+            )
+        )
+    return message
+
+
+def _record_response(conversation: Conversation, *, now: datetime) -> None:
+    """Stop the response clock if the customer was waiting (first or next response)."""
+    if conversation.waiting_since is None:
+        return
+    seconds = business_seconds(
+        workspace=conversation.workspace, start=conversation.waiting_since, end=now
+    )
+    if conversation.first_response_at is None:
+        # Set once in the conversation's life: a reopened conversation's replies are
+        # next responses, never a new first response.
+        conversation.first_response_at = now
+        conversation.first_response_seconds = seconds
+    else:
+        conversation.next_response_count += 1
+        conversation.next_response_seconds_total += seconds
+    conversation.waiting_since = None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    message: Message
+    conversation: Conversation
+    created: bool  # False when the external id was already stored (a redelivery)
+    conversation_created: bool
+
+
+def _conversation_find_or_create(
+    *,
+    brand_account,
+    thread_key: str,
+    contact,
+    kind: str,
+    subject: str,
+    team: Team | None,
+    at: datetime,
+) -> tuple[Conversation, bool]:
+    lookup = {
+        "workspace_id": brand_account.workspace_id,
+        "brand_account": brand_account,
+        "thread_key": thread_key,
+    }
+    existing = Conversation.objects.filter(**lookup).values_list("pk", flat=True).first()
+    if existing is not None:
+        return _lock_conversation(existing), False
+    try:
+        # A savepoint: a parallel delivery of the same thread may win the unique
+        # constraint, and then this one uses its row.
+        with transaction.atomic():
+            created = Conversation.objects.create(
+                **lookup,
+                contact=contact,
+                platform=brand_account.platform,
+                kind=kind,
+                subject=subject,
+                team=team,
+                last_message_at=at,
+                created_at=at,
+                updated_at=at,
+            )
+    except IntegrityError:
+        existing = Conversation.objects.filter(**lookup).values_list("pk", flat=True).get()
+        return _lock_conversation(existing), False
+    return _lock_conversation(created.pk), True
+
+
+@transaction.atomic
+def message_ingest_inbound(
+    *,
+    brand_account,
+    thread_key: str,
+    contact,
+    external_id: str,
+    text: str = "",
+    attachments: list | None = None,
+    received_at: datetime | None = None,
+    kind: str = "direct",
+    parent_external_id: str | None = None,
+    author_name: str = "",
+    subject: str = "",
+    team: Team | None = None,
+) -> IngestResult:
+    """Store one normalized inbound message from a platform; idempotent by external id.
+
+    Finds or creates the conversation of ``(workspace, brand_account, thread_key)``
+    (``contact`` is used only when the conversation is new), stores the message once per
+    ``(brand_account, external_id)``, then: a resolved conversation reopens (keeping its
+    first response), a snoozed or pending one opens, ``last_inbound_at`` (the reply
+    window) moves on, the customer starts waiting if nobody was, and the team's round
+    robin assigns an unassigned conversation. Records ``conversation.created`` or
+    ``conversation.updated`` and ``message.created`` in the same transaction.
+    """
+    if kind not in KINDS:
+        raise InvalidInput("Unknown kind.", details={"kind": [f"One of {', '.join(KINDS)}."]})
+    if not external_id:
+        raise InvalidInput("An inbound message needs its platform id.")
+    attachments = attachments or []
+    now = timezone.now()
+    at = received_at or now
+    duplicate = (
+        Message.objects.filter(brand_account=brand_account, external_id=external_id)
+        .select_related("conversation")
+        .first()
+    )
+    if duplicate is not None:
+        return IngestResult(duplicate, duplicate.conversation, False, False)
+
+    conversation, conversation_created = _conversation_find_or_create(
+        brand_account=brand_account,
+        thread_key=thread_key,
+        contact=contact,
+        kind=kind,
+        subject=subject,
+        team=team,
+        at=at,
+    )
+    parent = None
+    if parent_external_id:
+        parent = Message.objects.filter(
+            brand_account=brand_account, external_id=parent_external_id
+        ).first()
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                workspace_id=brand_account.workspace_id,
+                conversation=conversation,
+                brand_account=brand_account,
+                direction="inbound",
+                author_type="contact",
+                author_id=str(conversation.contact_id),
+                author_name=author_name or conversation.contact.name,
+                text=text or "",
+                attachments=attachments,
+                external_id=external_id,
+                parent=parent,
+                status="received",
+                received_at=at,
+                created_at=now,
+            )
+    except IntegrityError:
+        # A concurrent delivery of the same event stored it first (we waited on its
+        # conversation lock): that row is the message.
+        duplicate = Message.objects.get(brand_account=brand_account, external_id=external_id)
+        return IngestResult(duplicate, conversation, False, False)
+
+    if conversation.status == STATUS_RESOLVED:
+        conversation.reopened_count += 1
+        conversation.resolved_at = None
+    if conversation.status in (STATUS_RESOLVED, STATUS_SNOOZED, STATUS_PENDING):
+        conversation.status = STATUS_OPEN
+        conversation.snoozed_until = None
+    # Platforms deliver out of order: the window and sort columns only move forward.
+    conversation.last_inbound_at = max(filter(None, [conversation.last_inbound_at, at]))
+    if at >= conversation.last_message_at or conversation_created:
+        conversation.last_message_at = at
+        conversation.last_message_preview = _preview(text, attachments)
+        conversation.last_message_direction = "inbound"
+    if conversation.waiting_since is None:
+        conversation.waiting_since = at
+    conversation.unread_count += 1
+    conversation.updated_at = now
+    conversation.save()
+    conversation_auto_assign(conversation=conversation)
+    events_record(
+        workspace=conversation.workspace,
+        items=_records(
+            conversation,
+            message,
+            conversation_event="conversation.created"
+            if conversation_created
+            else "conversation.updated",
+        ),
+    )
+    return IngestResult(message, conversation, True, conversation_created)
+
+
+def _message_updated(message: Message) -> None:
+    fresh = Message.objects.prefetch_related("reactions", "edits").get(pk=message.pk)
+    events_record(
+        workspace=message.conversation.workspace,
+        items=[("message.updated", message_data(fresh))],
+    )
+
+
+def _message_lock(message: Message) -> Message:
+    return (
+        Message.objects.select_for_update(of=("self",))
+        .select_related("conversation__workspace")
+        .get(pk=message.pk)
+    )
+
+
+@transaction.atomic
+def message_edit(
+    *, message: Message, text: str, edited_at: datetime | None = None, actor: Actor | None = None
+) -> Message:
+    """Replace a message's text, keeping every earlier text; records ``message.updated``.
+
+    Platform edits come from the adapters; members may edit their own private notes.
+    """
+    message = _message_lock(message)
+    if actor is not None and (
+        not message.private or actor.kind != "member" or message.author_id != actor.id
+    ):
+        raise Forbidden("Only the author of a private note can edit it.")
+    if message.deleted_at is not None:
+        raise InvalidInput("A deleted message cannot be edited.")
+    if text == message.text:
+        return message
+    at = edited_at or timezone.now()
+    MessageEdit.objects.create(
+        workspace_id=message.workspace_id, message=message, previous_text=message.text, edited_at=at
+    )
+    message.text = text
+    message.edited_at = at
+    message.save(update_fields=["text", "edited_at"])
+    _message_updated(message)
+    return message
+
+
+@transaction.atomic
+def message_delete(
+    *, message: Message, deleted_at: datetime | None = None, actor: Actor | None = None
+) -> Message:
+    """Mark a message deleted: the row stays, its text is hidden from non-admins."""
+    message = _message_lock(message)
+    if actor is not None and (
+        not message.private or actor.kind != "member" or message.author_id != actor.id
+    ):
+        raise Forbidden("Only the author of a private note can delete it.")
+    if message.deleted_at is not None:
+        return message
+    message.deleted_at = deleted_at or timezone.now()
+    message.save(update_fields=["deleted_at"])
+    _message_updated(message)
+    return message
+
+
+@transaction.atomic
+def reaction_add(
+    *, message: Message, reaction: str, author_type: str, author_id: str, author_name: str = ""
+) -> Reaction:
+    """Record that someone reacted to a message (once per person and reaction)."""
+    message = _message_lock(message)
+    existing = Reaction.objects.filter(
+        message=message, author_type=author_type, author_id=author_id, reaction=reaction
+    ).first()
+    if existing is not None:
+        return existing
+    created = Reaction.objects.create(
+        workspace_id=message.workspace_id,
+        message=message,
+        reaction=reaction,
+        author_type=author_type,
+        author_id=author_id,
+        author_name=author_name,
+    )
+    _message_updated(message)
+    return created
+
+
+@transaction.atomic
+def reaction_remove(
+    *, message: Message, author_type: str, author_id: str, reaction: str | None = None
+) -> int:
+    """Remove someone's reaction (``reaction`` None: all of theirs); return how many."""
+    message = _message_lock(message)
+    reactions = Reaction.objects.filter(
+        message=message, author_type=author_type, author_id=author_id
+    )
+    if reaction is not None:
+        reactions = reactions.filter(reaction=reaction)
+    removed, _ = reactions.delete()
+    if removed:
+        _message_updated(message)
+    return removed
+
+
+@transaction.atomic
+def message_status_set(
+    *,
+    message: Message,
+    status: str,
+    external_id: str | None = None,
+    error: dict | None = None,
+    at: datetime | None = None,
+) -> Message:
+    """Move an outbound message's delivery status on (for the adapters).
+
+    Statuses never go backwards (``read`` stays ``read`` when a late ``delivered``
+    arrives); ``failed`` is terminal. Records ``message.updated`` when something changed.
+    """
+    if status not in MESSAGE_STATUSES:
+        raise InvalidInput("Unknown status.", details={"status": [status]})
+    message = _message_lock(message)
+    if message.status == "failed":
+        return message
+    changed = False
+    if status == "failed" or STATUS_RANK.get(status, -1) > STATUS_RANK.get(message.status, -1):
+        message.status = status
+        changed = True
+    if status in ("sent", "delivered", "read") and message.sent_at is None:
+        message.sent_at = at or timezone.now()
+    if external_id and external_id != message.external_id:
+        message.external_id = external_id
+        changed = True
+    if error is not None and status == "failed":
+        message.error = error
+    if changed:
+        message.save(update_fields=["status", "sent_at", "external_id", "error"])
+        _message_updated(message)
+    return message
+
+
+def message_get_for_platform(*, brand_account, external_id: str) -> Message:
+    """The message the platform knows by ``external_id`` (for edits, receipts, reactions)."""
+    message = Message.objects.filter(brand_account=brand_account, external_id=external_id).first()
+    if message is None:
+        raise NotFound("No such message.")
+    return message
