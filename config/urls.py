@@ -6,16 +6,19 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from conversations import urls as conversations_urls
 from crm import urls as crm_urls
 from crm.api.notfound import ApiNotFoundApi
+from integrations import urls as integrations_urls
 
 # Every app adds its workspace-scoped routes here; they all inherit WorkspaceApi, and the
 # isolation test walks this list.
 workspace_urlpatterns = [
     *crm_urls.workspace_urlpatterns,
     *conversations_urls.workspace_urlpatterns,
+    *integrations_urls.workspace_urlpatterns,
 ]
 
 api_v1_urlpatterns = [
     *crm_urls.urlpatterns,
+    *integrations_urls.urlpatterns,
     path("workspaces/<slug:workspace>/", include(workspace_urlpatterns)),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="v1:schema"), name="docs"),

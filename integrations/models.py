@@ -53,3 +53,48 @@ class BrandAccount(WorkspaceOwned):
         """The absolute URL the platform calls with this account's events."""
         base = settings.CAUSERIE_PUBLIC_URL.rstrip("/")
         return f"{base}/api/v1/inbound/{self.pk}/"
+
+
+class InboundEvent(WorkspaceOwned):
+    """A verified webhook body (or polled item) exactly as the platform sent it.
+
+    Stored in one INSERT before anything is parsed, so that nothing a platform delivered
+    is lost whatever happens to processing; processing then moves it to ``processed`` or,
+    after its retries, to ``failed`` with the error, from where it can be replayed.
+    """
+
+    STATUS_CHOICES = [
+        ("pending", "Pending"),
+        ("processed", "Processed"),
+        ("failed", "Failed"),
+    ]
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    brand_account = models.ForeignKey(
+        BrandAccount, on_delete=models.CASCADE, related_name="inbound_events"
+    )
+    platform = models.CharField(max_length=16)
+    body = models.BinaryField()
+    # SHA-256 of the body: an identical redelivery is stored once.
+    body_sha256 = models.CharField(max_length=64)
+    headers = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default="pending")
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["brand_account", "body_sha256"], name="inbound_event_unique_body"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "received_at"], name="inbound_status_received"),
+            models.Index(fields=["workspace", "status", "-received_at"], name="inbound_ws_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform} {self.status} {self.received_at:%Y-%m-%d %H:%M:%S}"

@@ -217,6 +217,8 @@ CAUSERIE_ALLOW_PRIVATE_WEBHOOK_URLS = env.bool("CAUSERIE_ALLOW_PRIVATE_WEBHOOK_U
 # Fernet keys for credentials at rest, newest first. The development default is derived
 # from SECRET_KEY so that the embedded default works with no setup; production sets its own.
 CAUSERIE_ENCRYPTION_KEYS = env.list("CAUSERIE_ENCRYPTION_KEYS", default=[])
+# Largest webhook body accepted (WhatsApp documents up to 3 MB).
+CAUSERIE_INBOUND_MAX_BYTES = env.int("CAUSERIE_INBOUND_MAX_BYTES", default=3 * 1024 * 1024)
 # How long an Idempotency-Key is remembered, per API.md.
 CAUSERIE_IDEMPOTENCY_TTL = timedelta(hours=24)
 # Realtime tickets are single use and short lived, per API.md.

@@ -69,7 +69,22 @@ def victim_objects(victim):
     from crm.services.workspaces import team_create
 
     team = team_create(actor=victim.owner_actor, name="Victims")
+    from integrations.services.brand_accounts import brand_account_create
+    from integrations.services.inbound import inbound_event_store
+
+    account = brand_account_create(
+        actor=victim.owner_actor,
+        platform="telegram",
+        name="Victim bot",
+        external_id="999",
+        credentials={"bot_token": "999:secret"},
+    )
+    inbound = inbound_event_store(account=account, body=b'{"update_id": 1}', headers={})
+    inbound.status = "failed"
+    inbound.save()
     return {
+        "brand_account_id": account.pk,
+        "inbound_event_id": inbound.pk,
         "member_id": member.pk,
         "team_id": team.pk,
         "api_key_id": victim.api_key.pk,

@@ -1,0 +1,388 @@
+"""Facebook Pages: Messenger DMs and Page feed comments (CHANNELS.md §1, §2).
+
+Inbound arrives on one webhook (``object: "page"``): Messenger events in
+``entry[].messaging[]`` (and ``standby[]`` under handover), feed comments in
+``entry[].changes[]`` with ``field: "feed"``. Outbound uses the Send API
+(``POST /{page-id}/messages``), private replies (``recipient.comment_id``) and public
+comment replies (``POST /{comment-or-post-id}/comments``), all with the Page token.
+Only ``item: "comment"`` feed changes are read; posts, likes and shares are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from . import _http, meta
+from ._payload import (
+    as_dict,
+    from_epoch,
+    load_object,
+    opt_dict,
+    opt_int,
+    opt_list,
+    opt_str,
+    req_str,
+    sha1_hex,
+)
+from .base import (
+    Attachment,
+    AttachmentKind,
+    Channel,
+    ConversationKind,
+    DeliveryStatus,
+    Direction,
+    EventType,
+    NormalizedEvent,
+    Origin,
+    OutboundReply,
+    PayloadError,
+    PolicyError,
+    SendResult,
+)
+
+API_VERSION = meta.GRAPH_VERSION
+
+_ATTACHMENT_KINDS = {
+    "image": AttachmentKind.IMAGE,
+    "video": AttachmentKind.VIDEO,
+    "audio": AttachmentKind.AUDIO,
+    "file": AttachmentKind.FILE,
+    "sticker": AttachmentKind.STICKER,
+    "location": AttachmentKind.LOCATION,
+    "story": AttachmentKind.STORY,
+    "story_mention": AttachmentKind.STORY,
+    "ig_story": AttachmentKind.STORY,
+}
+_FEED_VERBS = {
+    "add": EventType.MESSAGE_CREATED,
+    "edited": EventType.MESSAGE_EDITED,
+    "edit": EventType.MESSAGE_EDITED,
+    "remove": EventType.MESSAGE_DELETED,
+    "hide": EventType.COMMENT_HIDDEN,
+    "unhide": EventType.COMMENT_UNHIDDEN,
+}
+_SEND_TYPES = {"image": "image", "video": "video", "audio": "audio"}
+
+
+def messaging_attachments(message: Mapping[str, Any], where: str) -> tuple[Attachment, ...]:
+    """Attachments of a Messenger/Instagram ``message`` (``type`` + ``payload.url``)."""
+    found: list[Attachment] = []
+    for index, raw in enumerate(opt_list(message, "attachments", where)):
+        item = as_dict(raw, f"{where}.attachments[{index}]")
+        payload = opt_dict(item, "payload", f"{where}.attachments[{index}]") or {}
+        kind_name = opt_str(item, "type") or "file"
+        # Stickers arrive as ``image`` with a sticker id until the platform switches over.
+        if payload.get("sticker_id") is not None:
+            kind_name = "sticker"
+        kind = _ATTACHMENT_KINDS.get(kind_name, AttachmentKind.SHARE)
+        url = opt_str(payload, "url")
+        coordinates = payload.get("coordinates")
+        if kind == AttachmentKind.LOCATION and isinstance(coordinates, dict):
+            lat, lon = coordinates.get("lat"), coordinates.get("long")
+            url = url or f"geo:{lat},{lon}"
+        found.append(
+            Attachment(
+                kind=kind,
+                url=url,
+                platform_media_id=opt_str(payload, "attachment_id") or opt_str(payload, "id"),
+                caption=opt_str(payload, "title"),
+            )
+        )
+    return tuple(found)
+
+
+def _messaging_event(item: dict[str, Any], *, page_id: str, where: str) -> NormalizedEvent | None:
+    sender_id = opt_str(opt_dict(item, "sender", where), "id")
+    recipient_id = opt_str(opt_dict(item, "recipient", where), "id")
+    if not sender_id or not recipient_id:
+        raise PayloadError(f"{where}: sender.id and recipient.id are required")
+    from_page = sender_id == page_id
+    psid = recipient_id if from_page else sender_id
+    common: dict[str, Any] = {
+        "channel": Channel.MESSENGER,
+        "account_external_id": page_id,
+        "conversation_kind": ConversationKind.DIRECT,
+        "thread_key": f"{page_id}:{psid}",
+        "author_external_id": sender_id,
+        "direction": Direction.OUTBOUND if from_page else Direction.INBOUND,
+        "origin": Origin.BRAND_VIA_NATIVE_APP if from_page else Origin.CUSTOMER,
+    }
+    timestamp = item.get("timestamp")
+
+    if "message" in item:
+        message = as_dict(item["message"], f"{where}.message")
+        mid = req_str(message, "mid", f"{where}.message")
+        created = from_epoch(timestamp, millis=True, where=f"{where}.timestamp")
+        if message.get("is_deleted") is True:
+            return NormalizedEvent(
+                **common,
+                event_type=EventType.MESSAGE_DELETED,
+                external_message_id=mid,
+                idempotency_key=f"msgr:{page_id}:{mid}:deleted",
+                platform_created_at=created,
+                platform_ts_raw=str(timestamp),
+            )
+        is_echo = message.get("is_echo") is True
+        if is_echo:
+            common["direction"] = Direction.OUTBOUND
+            common["origin"] = Origin.BRAND_VIA_NATIVE_APP
+        return NormalizedEvent(
+            **common,
+            event_type=EventType.MESSAGE_CREATED,
+            external_message_id=mid,
+            parent_external_id=opt_str(opt_dict(message, "reply_to", where), "mid"),
+            text=opt_str(message, "text"),
+            attachments=messaging_attachments(message, f"{where}.message"),
+            client_ref=opt_str(message, "metadata") if is_echo else None,
+            idempotency_key=f"msgr:{page_id}:{mid}",
+            platform_created_at=created,
+            platform_ts_raw=str(timestamp),
+        )
+    if "message_edit" in item:
+        edit = as_dict(item["message_edit"], f"{where}.message_edit")
+        mid = req_str(edit, "mid", f"{where}.message_edit")
+        num_edit = opt_int(edit, "num_edit") or 0
+        return NormalizedEvent(
+            **common,
+            event_type=EventType.MESSAGE_EDITED,
+            external_message_id=mid,
+            text=opt_str(edit, "text"),
+            edit_seq=num_edit,
+            idempotency_key=f"msgr:{page_id}:{mid}:edit:{num_edit}",
+            platform_created_at=from_epoch(timestamp, millis=True, where=f"{where}.timestamp"),
+            platform_ts_raw=str(timestamp),
+        )
+    if "reaction" in item:
+        return reaction_event(item, common, prefix=f"msgr:{page_id}", where=where)
+    if "delivery" in item or "read" in item:
+        kind = "delivery" if "delivery" in item else "read"
+        receipt = as_dict(item[kind], f"{where}.{kind}")
+        watermark_raw = receipt.get("watermark")
+        watermark = from_epoch(watermark_raw, millis=True, where=f"{where}.{kind}.watermark")
+        mids = tuple(m for m in opt_list(receipt, "mids", where) if isinstance(m, str))
+        return NormalizedEvent(
+            **{**common, "direction": Direction.SYSTEM, "origin": Origin.CUSTOMER},
+            event_type=EventType.RECEIPT_DELIVERED
+            if kind == "delivery"
+            else EventType.RECEIPT_READ,
+            status=DeliveryStatus.DELIVERED if kind == "delivery" else DeliveryStatus.READ,
+            receipt_watermark=watermark,
+            related_external_ids=mids,
+            idempotency_key=f"msgr:{page_id}:{psid}:{kind}:{watermark_raw}",
+            # Deliveries carry no timestamp: the watermark is the best clock we have.
+            platform_created_at=(
+                from_epoch(timestamp, millis=True, where=f"{where}.timestamp")
+                if timestamp is not None
+                else watermark
+            ),
+            platform_ts_raw=str(timestamp if timestamp is not None else watermark_raw),
+        )
+    return None
+
+
+def reaction_event(
+    item: dict[str, Any], common: dict[str, Any], *, prefix: str, where: str
+) -> NormalizedEvent:
+    """A Messenger/Instagram ``message_reactions`` item (``react`` / ``unreact``)."""
+    reaction = as_dict(item["reaction"], f"{where}.reaction")
+    mid = req_str(reaction, "mid", f"{where}.reaction")
+    action = opt_str(reaction, "action") or "react"
+    name = opt_str(reaction, "reaction") or ""
+    timestamp = item.get("timestamp")
+    sender = common["author_external_id"]
+    return NormalizedEvent(
+        **common,
+        event_type=EventType.REACTION_REMOVED if action == "unreact" else EventType.REACTION_ADDED,
+        external_message_id=mid,
+        reaction=opt_str(reaction, "emoji") or name or None,
+        idempotency_key=f"{prefix}:{mid}:react:{sender}:{action}:{name}:{timestamp}",
+        platform_created_at=from_epoch(timestamp, millis=True, where=f"{where}.timestamp"),
+        platform_ts_raw=str(timestamp),
+    )
+
+
+def _feed_event(
+    value: dict[str, Any], *, page_id: str, entry_time: Any, where: str
+) -> NormalizedEvent | None:
+    if value.get("item") != "comment":
+        return None
+    verb = opt_str(value, "verb") or ""
+    event_type = _FEED_VERBS.get(verb)
+    if event_type is None:
+        return None
+    comment_id = req_str(value, "comment_id", where)
+    post_id = req_str(value, "post_id", where)
+    parent_id = opt_str(value, "parent_id")
+    author = opt_dict(value, "from", where)
+    author_id = opt_str(author, "id")
+    from_page = author_id == page_id
+    text = opt_str(value, "message")
+    created_raw = value.get("created_time", entry_time)
+    # ``created_time`` is epoch seconds; the entry time fallback may be milliseconds.
+    millis = isinstance(created_raw, int) and created_raw > 100_000_000_000
+    attachments = tuple(
+        Attachment(kind=kind, url=opt_str(value, key))
+        for key, kind in (("photo", AttachmentKind.IMAGE), ("video", AttachmentKind.VIDEO))
+        if opt_str(value, key)
+    )
+    key = (
+        f"fbc:{page_id}:{comment_id}:add"
+        if verb == "add"
+        else f"fbc:{page_id}:{comment_id}:{verb}:{sha1_hex(text)}"
+    )
+    return NormalizedEvent(
+        channel=Channel.FB_COMMENT,
+        account_external_id=page_id,
+        event_type=event_type,
+        direction=Direction.OUTBOUND if from_page else Direction.INBOUND,
+        origin=Origin.BRAND_VIA_NATIVE_APP if from_page else Origin.CUSTOMER,
+        conversation_kind=ConversationKind.COMMENT_THREAD,
+        thread_key=f"{page_id}:{post_id}",
+        external_message_id=comment_id,
+        # A top-level comment names the post as its parent: it has no parent comment.
+        parent_external_id=None if parent_id in (None, post_id) else parent_id,
+        root_external_id=post_id,
+        author_external_id=author_id,
+        author_display_name=opt_str(author, "name"),
+        text=text,
+        attachments=attachments,
+        idempotency_key=key,
+        platform_created_at=from_epoch(created_raw, millis=millis, where=f"{where}.created_time"),
+        platform_ts_raw=str(created_raw),
+    )
+
+
+class FacebookAdapter(meta.MetaAdapter):
+    """Messenger and Page feed comments of one Facebook Page."""
+
+    platform = "facebook"
+
+    def parse(
+        self, body: bytes, headers: Mapping[str, str], *, account_external_id: str
+    ) -> list[NormalizedEvent]:
+        """Every Messenger event and feed comment of the Page's entries."""
+        events: list[NormalizedEvent] = []
+        for index, entry in enumerate(meta.entries(load_object(body), frozenset({"page"}))):
+            page_id = req_str(entry, "id", f"entry[{index}]")
+            if page_id != account_external_id:
+                continue
+            for key in ("messaging", "standby"):
+                for position, raw in enumerate(opt_list(entry, key, f"entry[{index}]")):
+                    where = f"entry[{index}].{key}[{position}]"
+                    event = _messaging_event(as_dict(raw, where), page_id=page_id, where=where)
+                    if event is not None:
+                        events.append(event)
+            for position, raw in enumerate(opt_list(entry, "changes", f"entry[{index}]")):
+                where = f"entry[{index}].changes[{position}]"
+                change = as_dict(raw, where)
+                if change.get("field") != "feed":
+                    continue
+                value = as_dict(change.get("value"), f"{where}.value")
+                event = _feed_event(
+                    value, page_id=page_id, entry_time=entry.get("time"), where=f"{where}.value"
+                )
+                if event is not None:
+                    events.append(event)
+        return events
+
+    def send(
+        self,
+        client: httpx.Client,
+        *,
+        base_url: str,
+        credentials: Mapping[str, Any],
+        account_external_id: str,
+        reply: OutboundReply,
+    ) -> SendResult:
+        """Send API message, private reply or public comment reply, per ``reply``."""
+        token = _http.require(credentials, "page_access_token")
+        if reply.conversation_kind == ConversationKind.COMMENT_THREAD and not reply.private_reply:
+            return self._comment(client, base_url, token, reply)
+        return send_api_messages(
+            client,
+            url=_http.join(base_url, f"/{API_VERSION}/{account_external_id}/messages"),
+            token=token,
+            reply=reply,
+            with_messaging_type=True,
+        )
+
+    @staticmethod
+    def _comment(
+        client: httpx.Client, base_url: str, token: str, reply: OutboundReply
+    ) -> SendResult:
+        target = reply.parent_external_id or reply.root_external_id
+        if not target:
+            raise PolicyError("no_target", "a comment reply needs a parent comment or a post")
+        body: dict[str, Any] = {"message": reply.text or ""}
+        images = [a for a in reply.attachments if a.url]
+        if images:
+            # The comments edge takes a single attachment.
+            body["attachment_url"] = images[0].url
+        data = meta.post(
+            client,
+            _http.join(base_url, f"/{API_VERSION}/{target}/comments"),
+            token=token,
+            json_body=body,
+        )
+        return SendResult(external_message_id=str(data.get("id", "")), raw=data)
+
+
+def send_api_messages(
+    client: httpx.Client,
+    *,
+    url: str,
+    token: str,
+    reply: OutboundReply,
+    with_messaging_type: bool,
+) -> SendResult:
+    """Send ``reply`` through a Messenger-style Send API (Messenger and Instagram).
+
+    The Send API takes one text or one attachment per call, so a reply with both becomes
+    several calls; a private reply is a single message by platform rule.
+    """
+    if reply.private_reply:
+        if not reply.parent_external_id:
+            raise PolicyError("no_comment", "a private reply needs the comment id")
+        recipient: dict[str, str] = {"comment_id": reply.parent_external_id}
+    elif reply.recipient_external_id:
+        recipient = {"id": reply.recipient_external_id}
+    else:
+        raise PolicyError("no_recipient", "a direct message needs a recipient id")
+    messages: list[dict[str, Any]] = []
+    if reply.text:
+        messages.append({"text": reply.text})
+    if not reply.private_reply:
+        for attachment in reply.attachments:
+            if not attachment.url:
+                continue
+            kind = _SEND_TYPES.get(attachment.kind, "file")
+            messages.append(
+                {
+                    "attachment": {
+                        "type": kind,
+                        "payload": {"url": attachment.url, "is_reusable": True},
+                    }
+                }
+            )
+    if not messages:
+        raise PolicyError("empty", "nothing to send")
+    results: list[dict[str, Any]] = []
+    for message in messages:
+        body: dict[str, Any] = {"recipient": recipient, "message": message}
+        if reply.tag:
+            # A tag (HUMAN_AGENT: 7-day window) always travels with MESSAGE_TAG.
+            body["messaging_type"] = "MESSAGE_TAG"
+            body["tag"] = reply.tag
+        elif with_messaging_type:
+            body["messaging_type"] = "RESPONSE"
+        if reply.client_ref and "text" in message:
+            message["metadata"] = reply.client_ref
+        results.append(meta.post(client, url, token=token, json_body=body))
+        if reply.private_reply:
+            # Only the first message may answer a comment; later ones need the user's reply.
+            break
+    ids = [str(r.get("message_id", "")) for r in results]
+    return SendResult(external_message_id=ids[0], raw=results[0], extra_external_ids=tuple(ids[1:]))

@@ -1,0 +1,289 @@
+"""Instagram professional accounts: DMs, comments and replies, mentions (CHANNELS.md §3).
+
+Inbound (``object: "instagram"``): DMs in ``entry[].messaging[]``; comments and mentions
+in ``entry[].changes[]`` (Facebook Login) or, for Instagram Login, as ``field``/``value``
+directly on the entry — both shapes are accepted, as are ``value.id`` and
+``value.comment_id`` for the comment id. Outbound: Send API ``POST /{ig-id}/messages``
+(DMs and private replies), ``POST /{comment-id}/replies`` (public replies),
+``POST /{media-id}/comments`` (top-level) and ``POST /{ig-id}/mentions`` (answering a
+mention on someone else's media). ``base_url`` is ``CAUSERIE_INSTAGRAM_API_URL``
+(graph.instagram.com) or the Graph URL for the Facebook Login flavour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from . import _http, meta
+from ._payload import (
+    as_dict,
+    from_epoch,
+    from_iso,
+    load_object,
+    opt_dict,
+    opt_int,
+    opt_list,
+    opt_str,
+    req_str,
+)
+from .base import (
+    Channel,
+    ConversationKind,
+    DeliveryStatus,
+    Direction,
+    EventType,
+    NormalizedEvent,
+    Origin,
+    OutboundReply,
+    PayloadError,
+    PolicyError,
+    SendResult,
+)
+from .facebook import messaging_attachments, reaction_event, send_api_messages
+
+API_VERSION = meta.GRAPH_VERSION
+_COMMENT_FIELDS = frozenset({"comments", "live_comments"})
+
+
+def _epoch(value: Any, where: str) -> datetime:
+    # Messaging timestamps are milliseconds, change ``time`` values seconds; tell them apart
+    # by magnitude so either shape of entry works.
+    millis = isinstance(value, int | float) and value > 100_000_000_000
+    return from_epoch(value, millis=millis, where=where)
+
+
+def _dm_event(item: dict[str, Any], *, ig_id: str, where: str) -> NormalizedEvent | None:
+    sender_id = opt_str(opt_dict(item, "sender", where), "id")
+    recipient_id = opt_str(opt_dict(item, "recipient", where), "id")
+    if not sender_id or not recipient_id:
+        raise PayloadError(f"{where}: sender.id and recipient.id are required")
+    from_brand = sender_id == ig_id
+    igsid = recipient_id if from_brand else sender_id
+    timestamp = item.get("timestamp")
+    common: dict[str, Any] = {
+        "channel": Channel.IG_DM,
+        "account_external_id": ig_id,
+        "conversation_kind": ConversationKind.DIRECT,
+        "thread_key": f"{ig_id}:{igsid}",
+        "author_external_id": sender_id,
+        "direction": Direction.OUTBOUND if from_brand else Direction.INBOUND,
+        "origin": Origin.BRAND_VIA_NATIVE_APP if from_brand else Origin.CUSTOMER,
+    }
+    if "message" in item:
+        message = as_dict(item["message"], f"{where}.message")
+        mid = req_str(message, "mid", f"{where}.message")
+        created = _epoch(timestamp, f"{where}.timestamp")
+        if message.get("is_deleted") is True:
+            return NormalizedEvent(
+                **common,
+                event_type=EventType.MESSAGE_DELETED,
+                external_message_id=mid,
+                idempotency_key=f"igdm:{ig_id}:{mid}:deleted",
+                platform_created_at=created,
+                platform_ts_raw=str(timestamp),
+            )
+        if message.get("is_echo") is True:
+            common["direction"] = Direction.OUTBOUND
+            common["origin"] = Origin.BRAND_VIA_NATIVE_APP
+        reply_to = opt_dict(message, "reply_to", f"{where}.message") or {}
+        story = opt_dict(reply_to, "story", f"{where}.message.reply_to")
+        return NormalizedEvent(
+            **common,
+            event_type=EventType.MESSAGE_CREATED,
+            external_message_id=mid,
+            parent_external_id=opt_str(reply_to, "mid") or opt_str(story, "id"),
+            text=opt_str(message, "text"),
+            attachments=messaging_attachments(message, f"{where}.message"),
+            idempotency_key=f"igdm:{ig_id}:{mid}",
+            platform_created_at=created,
+            platform_ts_raw=str(timestamp),
+        )
+    if "message_edit" in item:
+        edit = as_dict(item["message_edit"], f"{where}.message_edit")
+        mid = req_str(edit, "mid", f"{where}.message_edit")
+        num_edit = opt_int(edit, "num_edit") or 0
+        return NormalizedEvent(
+            **common,
+            event_type=EventType.MESSAGE_EDITED,
+            external_message_id=mid,
+            text=opt_str(edit, "text"),
+            edit_seq=num_edit,
+            idempotency_key=f"igdm:{ig_id}:{mid}:edit:{num_edit}",
+            platform_created_at=_epoch(timestamp, f"{where}.timestamp"),
+            platform_ts_raw=str(timestamp),
+        )
+    if "reaction" in item:
+        return reaction_event(item, common, prefix=f"igdm:{ig_id}", where=where)
+    if "read" in item:
+        read = as_dict(item["read"], f"{where}.read")
+        mid = req_str(read, "mid", f"{where}.read")
+        return NormalizedEvent(
+            **{**common, "direction": Direction.SYSTEM, "origin": Origin.CUSTOMER},
+            event_type=EventType.RECEIPT_READ,
+            status=DeliveryStatus.READ,
+            external_message_id=mid,
+            idempotency_key=f"igdm:{ig_id}:{mid}:seen:{sender_id}",
+            platform_created_at=_epoch(timestamp, f"{where}.timestamp"),
+            platform_ts_raw=str(timestamp),
+        )
+    return None
+
+
+def _comment_event(
+    value: dict[str, Any], *, ig_id: str, entry_time: Any, where: str
+) -> NormalizedEvent:
+    comment_id = opt_str(value, "id") or opt_str(value, "comment_id")
+    if not comment_id:
+        raise PayloadError(f"{where}: comment id is required")
+    media = opt_dict(value, "media", where)
+    media_id = opt_str(media, "id") or opt_str(value, "media_id")
+    if not media_id:
+        raise PayloadError(f"{where}: media.id is required")
+    author = opt_dict(value, "from", where)
+    author_id = opt_str(author, "id")
+    from_brand = author_id == ig_id
+    created_raw = value.get("timestamp", entry_time)
+    created = (
+        from_epoch(created_raw, millis=False, where=where)
+        if not isinstance(created_raw, str) or created_raw.isdigit()
+        else _iso(created_raw, where)
+    )
+    return NormalizedEvent(
+        channel=Channel.IG_COMMENT,
+        account_external_id=ig_id,
+        event_type=EventType.MESSAGE_CREATED,
+        direction=Direction.OUTBOUND if from_brand else Direction.INBOUND,
+        origin=Origin.BRAND_VIA_NATIVE_APP if from_brand else Origin.CUSTOMER,
+        conversation_kind=ConversationKind.COMMENT_THREAD,
+        thread_key=f"{ig_id}:{media_id}",
+        external_message_id=comment_id,
+        parent_external_id=opt_str(value, "parent_id"),
+        root_external_id=media_id,
+        author_external_id=author_id,
+        author_handle=opt_str(author, "username"),
+        text=opt_str(value, "text"),
+        idempotency_key=f"igc:{ig_id}:{comment_id}",
+        platform_created_at=created,
+        platform_ts_raw=str(created_raw),
+    )
+
+
+def _iso(value: str, where: str) -> datetime:
+    # Graph renders IG timestamps as ``2024-06-10T10:00:00+0000``.
+    if len(value) > 5 and value[-5] in "+-" and value[-4:].isdigit():
+        value = f"{value[:-2]}:{value[-2:]}"
+    return from_iso(value, where)
+
+
+def _mention_event(
+    value: dict[str, Any], *, ig_id: str, entry_time: Any, where: str
+) -> NormalizedEvent:
+    media_id = req_str(value, "media_id", where)
+    comment_id = opt_str(value, "comment_id")
+    target = comment_id or media_id
+    return NormalizedEvent(
+        channel=Channel.IG_COMMENT,
+        account_external_id=ig_id,
+        event_type=EventType.MESSAGE_CREATED,
+        direction=Direction.INBOUND,
+        origin=Origin.CUSTOMER,
+        conversation_kind=ConversationKind.MENTION,
+        thread_key=f"{ig_id}:{media_id}",
+        external_message_id=target,
+        root_external_id=media_id,
+        # Mentions carry ids only; the ingester hydrates author and text from the API.
+        idempotency_key=f"igm:{ig_id}:{target}",
+        platform_created_at=from_epoch(entry_time, millis=False, where=f"{where}.time"),
+        platform_ts_raw=str(entry_time),
+    )
+
+
+class InstagramAdapter(meta.MetaAdapter):
+    """Instagram DMs, comments and mentions of one professional account."""
+
+    platform = "instagram"
+
+    def parse(
+        self, body: bytes, headers: Mapping[str, str], *, account_external_id: str
+    ) -> list[NormalizedEvent]:
+        """Every DM event, comment and mention of the account's entries."""
+        events: list[NormalizedEvent] = []
+        for index, entry in enumerate(meta.entries(load_object(body), frozenset({"instagram"}))):
+            ig_id = req_str(entry, "id", f"entry[{index}]")
+            if ig_id != account_external_id:
+                continue
+            for position, raw in enumerate(opt_list(entry, "messaging", f"entry[{index}]")):
+                where = f"entry[{index}].messaging[{position}]"
+                event = _dm_event(as_dict(raw, where), ig_id=ig_id, where=where)
+                if event is not None:
+                    events.append(event)
+            changes = [
+                as_dict(raw, f"entry[{index}].changes[{n}]")
+                for n, raw in enumerate(opt_list(entry, "changes", f"entry[{index}]"))
+            ]
+            if "field" in entry:  # Instagram Login shape: one change inlined in the entry.
+                changes.append(entry)
+            for position, change in enumerate(changes):
+                where = f"entry[{index}].changes[{position}].value"
+                field = change.get("field")
+                if not isinstance(field, str) or (
+                    field not in _COMMENT_FIELDS and field != "mentions"
+                ):
+                    continue
+                value = as_dict(change.get("value"), where)
+                if field == "mentions":
+                    events.append(
+                        _mention_event(
+                            value, ig_id=ig_id, entry_time=entry.get("time"), where=where
+                        )
+                    )
+                else:
+                    events.append(
+                        _comment_event(
+                            value, ig_id=ig_id, entry_time=entry.get("time"), where=where
+                        )
+                    )
+        return events
+
+    def send(
+        self,
+        client: httpx.Client,
+        *,
+        base_url: str,
+        credentials: Mapping[str, Any],
+        account_external_id: str,
+        reply: OutboundReply,
+    ) -> SendResult:
+        """DM / private reply through the Send API, or a public comment or mention reply."""
+        token = _http.require(credentials, "access_token")
+        if reply.private_reply or reply.conversation_kind == ConversationKind.DIRECT:
+            return send_api_messages(
+                client,
+                url=_http.join(base_url, f"/{API_VERSION}/{account_external_id}/messages"),
+                token=token,
+                reply=reply,
+                with_messaging_type=False,
+            )
+        if not reply.text:
+            raise PolicyError("empty", "Instagram comment replies carry text")
+        if reply.conversation_kind == ConversationKind.MENTION:
+            if not reply.root_external_id:
+                raise PolicyError("no_target", "a mention reply needs the media id")
+            params = {"media_id": reply.root_external_id, "message": reply.text}
+            if reply.parent_external_id:
+                params["comment_id"] = reply.parent_external_id
+            path = f"/{API_VERSION}/{account_external_id}/mentions"
+        elif reply.parent_external_id:
+            params = {"message": reply.text}
+            path = f"/{API_VERSION}/{reply.parent_external_id}/replies"
+        elif reply.root_external_id:
+            params = {"message": reply.text}
+            path = f"/{API_VERSION}/{reply.root_external_id}/comments"
+        else:
+            raise PolicyError("no_target", "a comment reply needs a comment or media id")
+        data = meta.post(client, _http.join(base_url, path), token=token, params=params)
+        return SendResult(external_message_id=str(data.get("id", "")), raw=data)

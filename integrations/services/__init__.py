@@ -1,0 +1,1 @@
+"""Writes of the integrations app: brand accounts, the raw inbound store, processing."""

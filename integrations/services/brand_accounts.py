@@ -1,0 +1,148 @@
+"""Brand accounts: connect, change and disconnect a brand's platform accounts."""
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from crm.actors import Actor
+from crm.exceptions import Conflict, InvalidInput
+from crm.services.audit import audit_record
+from crm.services.events import event_record
+
+from ..credentials import credentials_missing, credentials_unknown
+from ..models import PLATFORMS, BrandAccount
+
+
+def brand_account_data(account: BrandAccount) -> dict[str, Any]:
+    """The brand account as the REST API shows it (credentials never included)."""
+    return {
+        "id": str(account.pk),
+        "platform": account.platform,
+        "name": account.name,
+        "external_id": account.external_id,
+        "status": account.status,
+        "webhook_url": account.webhook_url,
+        "last_error": account.last_error,
+        "created_at": account.created_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def _credentials_validate(platform: str, credentials: dict) -> None:
+    problems: dict[str, list[str]] = {}
+    for key in credentials_missing(platform, credentials):
+        problems[key] = [f"Required for {platform}."]
+    for key in credentials_unknown(platform, credentials):
+        problems[key] = [f"Not a {platform} credential."]
+    if not all(isinstance(v, str | int) for v in credentials.values()):
+        problems["credentials"] = ["Credential values are strings."]
+    if problems:
+        raise InvalidInput(
+            "The credentials are incomplete or wrong.", details={"credentials": problems}
+        )
+
+
+def _save(account: BrandAccount) -> None:
+    try:
+        with transaction.atomic():
+            account.save()
+    except IntegrityError as exc:
+        raise Conflict(
+            f"This workspace already has the {account.platform} account {account.external_id}.",
+            code="brand_account_exists",
+        ) from exc
+
+
+@transaction.atomic
+def brand_account_create(
+    *, actor: Actor, platform: str, name: str, external_id: str, credentials: dict
+) -> BrandAccount:
+    """Connect a platform account with its credentials (encrypted at rest)."""
+    if platform not in PLATFORMS:
+        raise InvalidInput("Unknown platform.", details={"platform": [f"{platform!r}"]})
+    _credentials_validate(platform, credentials)
+    account = BrandAccount(
+        workspace=actor.workspace,
+        platform=platform,
+        name=name,
+        external_id=external_id,
+        credentials=credentials,
+    )
+    _save(account)
+    audit_record(
+        actor=actor,
+        action="brand_account.created",
+        target_type="brand_account",
+        target_id=account.pk,
+        # Credential names only: their values are never written anywhere in clear.
+        details={
+            "platform": platform,
+            "external_id": external_id,
+            "credentials": sorted(credentials),
+        },
+    )
+    event_record(
+        workspace=actor.workspace, type="brand_account.updated", data=brand_account_data(account)
+    )
+    return account
+
+
+@transaction.atomic
+def brand_account_update(
+    *,
+    actor: Actor,
+    account: BrandAccount,
+    name: str | None = None,
+    status: str | None = None,
+    credentials: dict | None = None,
+) -> BrandAccount:
+    """Rename, enable/disable, or replace credentials (merged over the stored ones)."""
+    account = BrandAccount.objects.select_for_update().get(pk=account.pk)
+    changes: dict[str, Any] = {}
+    if name is not None and name != account.name:
+        changes["name"] = [account.name, name]
+        account.name = name
+    if status is not None and status != account.status:
+        if status not in ("active", "disabled"):
+            raise InvalidInput(
+                "A brand account is set active or disabled.",
+                details={"status": ["Must be 'active' or 'disabled'."]},
+            )
+        changes["status"] = [account.status, status]
+        account.status = status
+        if status == "active":
+            account.last_error = ""
+    if credentials:
+        merged = {**account.credentials, **credentials}
+        _credentials_validate(account.platform, merged)
+        account.credentials = merged
+        changes["credentials"] = sorted(credentials)
+    if changes:
+        account.updated_at = timezone.now()
+        account.save()
+        audit_record(
+            actor=actor,
+            action="brand_account.updated",
+            target_type="brand_account",
+            target_id=account.pk,
+            details=changes,
+        )
+        event_record(
+            workspace=actor.workspace,
+            type="brand_account.updated",
+            data=brand_account_data(account),
+        )
+    return account
+
+
+@transaction.atomic
+def brand_account_delete(*, actor: Actor, account: BrandAccount) -> None:
+    """Disconnect an account; its conversations and messages stay."""
+    audit_record(
+        actor=actor,
+        action="brand_account.deleted",
+        target_type="brand_account",
+        target_id=account.pk,
+        details={"platform": account.platform, "external_id": account.external_id},
+    )
+    account.delete()

@@ -1,0 +1,74 @@
+"""The raw inbound store: verified bodies in, one INSERT each, processing after commit."""
+
+import hashlib
+import logging
+from collections.abc import Mapping
+
+from django.db import transaction
+
+from crm.actors import Actor
+from crm.exceptions import Conflict
+from crm.services.audit import audit_record
+
+from ..models import BrandAccount, InboundEvent
+
+logger = logging.getLogger(__name__)
+
+# Headers a later replay or audit may need; the rest (cookies, proxies) is not kept.
+KEPT_HEADERS = (
+    "content-type",
+    "x-hub-signature-256",
+    "x-twitter-webhooks-signature",
+    "x-telegram-bot-api-secret-token",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "x-causerie-signature",
+    "user-agent",
+)
+
+
+def inbound_event_store(
+    *, account: BrandAccount, body: bytes, headers: Mapping[str, str]
+) -> InboundEvent | None:
+    """Keep a verified body as a pending InboundEvent; None if this exact body is stored.
+
+    Runs in autocommit: one statement.
+    """
+    kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
+    rows = InboundEvent.objects.bulk_create(
+        [
+            InboundEvent(
+                workspace_id=account.workspace_id,
+                brand_account=account,
+                platform=account.platform,
+                body=body,
+                body_sha256=hashlib.sha256(body).hexdigest(),
+                headers=kept,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    return rows[0] if rows and rows[0].pk else None
+
+
+@transaction.atomic
+def inbound_event_replay(*, actor: Actor, event: InboundEvent) -> InboundEvent:
+    """Put a failed (or processed) event back in the queue to be processed again."""
+    event = InboundEvent.objects.select_for_update().get(pk=event.pk)
+    if event.status == "pending":
+        raise Conflict("The event is already waiting to be processed.", code="already_pending")
+    previous = event.status
+    event.status = "pending"
+    event.attempts = 0
+    event.next_attempt_at = None
+    event.error = ""
+    event.save(update_fields=["status", "attempts", "next_attempt_at", "error"])
+    audit_record(
+        actor=actor,
+        action="inbound_event.replayed",
+        target_type="inbound_event",
+        target_id=event.pk,
+        details={"previous_status": previous},
+    )
+    return event

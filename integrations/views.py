@@ -1,0 +1,82 @@
+"""The inbound webhook endpoint every brand account's ``webhook_url`` points at.
+
+Plain Django (not DRF): it sits on the hottest path and does only what the platforms
+require before answering: handshake, authenticity over the raw bytes, size and syntax
+checks, one INSERT. Parsing happens later, in processing.
+"""
+
+import json
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from crm.api.errors import json_error_response
+
+from .adapters import get_adapter
+from .models import BrandAccount
+from .services.inbound import inbound_event_store
+
+logger = logging.getLogger(__name__)
+
+# Platforms whose webhook bodies are JSON; email posts raw MIME.
+NON_JSON_PLATFORMS = frozenset({"email"})
+
+
+def _lower_headers(request) -> dict[str, str]:
+    return {name.lower(): value for name, value in request.headers.items()}
+
+
+@csrf_exempt
+def inbound_webhook(request, brand_account_id):
+    """Handshake (GET) or store a verified event (POST) for one brand account."""
+    try:
+        account = (
+            BrandAccount.objects.filter(pk=brand_account_id)
+            .only("id", "workspace_id", "platform", "external_id", "status", "credentials")
+            .first()
+        )
+    except DatabaseError:
+        logger.exception("database unavailable on inbound webhook")
+        # 503 makes the platform redeliver later; nothing is lost.
+        response = json_error_response(503, "service_unavailable", "Retry later.")
+        response["Retry-After"] = "10"
+        return response
+    if account is None or account.status == "disabled":
+        return json_error_response(404, "not_found", "No such brand account.")
+    adapter = get_adapter(account.platform)
+
+    if request.method == "GET":
+        answer = adapter.handshake(request.GET, account.credentials)
+        if answer is None:
+            return json_error_response(405, "method_not_allowed", "POST events here.")
+        return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
+    if request.method != "POST":
+        return json_error_response(405, "method_not_allowed", "POST events here.")
+
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit() or int(declared) > settings.CAUSERIE_INBOUND_MAX_BYTES:
+        return json_error_response(413, "request_too_large", "The body is too large.")
+    body = request.read(settings.CAUSERIE_INBOUND_MAX_BYTES + 1)
+    if len(body) > settings.CAUSERIE_INBOUND_MAX_BYTES:
+        return json_error_response(413, "request_too_large", "The body is too large.")
+
+    headers = _lower_headers(request)
+    if not adapter.verify(headers, body, account.credentials):
+        return json_error_response(401, "invalid_signature", "The signature does not match.")
+    if account.platform not in NON_JSON_PLATFORMS:
+        try:
+            json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return json_error_response(400, "parse_error", "The body is not valid JSON.")
+
+    try:
+        inbound_event_store(account=account, body=body, headers=headers)
+    except DatabaseError:
+        logger.exception("could not store inbound event")
+        response = json_error_response(503, "service_unavailable", "Retry later.")
+        response["Retry-After"] = "10"
+        return response
+    return HttpResponse(b"", status=200)

@@ -1,0 +1,136 @@
+"""Property tests: parse() on arbitrary input raises nothing but PayloadError."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from integrations.adapters import PLATFORMS, NormalizedEvent, PayloadError, get_adapter
+
+from .conftest import load_fixture
+
+ACCOUNT = {
+    "facebook": "104000000000001",
+    "instagram": "17841400000000001",
+    "whatsapp": "106540352242922",
+    "x": "4337869213",
+    "telegram": "7000000001",
+    "youtube": "UCbrand",
+    "email": "support@brand.example",
+    "api": "helpdesk",
+}
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+    st.sampled_from(
+        ["", "0", "1718000000", "2024-06-10T10:00:00Z", "add", "comment", "message_create"]
+    ),
+)
+json_values = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.text(max_size=12), children, max_size=5),
+    ),
+    max_leaves=25,
+)
+
+SEEDS: dict[str, list[dict[str, Any]]] = {
+    "facebook": [
+        load_fixture("facebook", n)
+        for n in ("dm_text", "delivery", "comment_top_level", "reaction")
+    ],
+    "instagram": [
+        load_fixture("instagram", n) for n in ("dm_text", "comment_ig_login", "mention", "seen")
+    ],
+    "whatsapp": [load_fixture("whatsapp", n) for n in ("text", "image", "status_failed")],
+    "x": [load_fixture("x", n) for n in ("dm", "mention_reply", "delete", "dm_read")],
+    "telegram": [load_fixture("telegram", n) for n in ("message", "photo_reply", "edit")],
+    "youtube": [load_fixture("youtube", "thread")],
+    "api": [
+        {
+            "type": "message.created",
+            "id": "m",
+            "thread": "t",
+            "created_at": "2024-06-10T10:00:00Z",
+            "author": {"id": "u"},
+            "attachments": [{"kind": "image"}],
+        }
+    ],
+}
+
+
+def check(platform: str, body: bytes) -> None:
+    try:
+        events = get_adapter(platform).parse(body, {}, account_external_id=ACCOUNT[platform])
+    except PayloadError:
+        return
+    assert all(isinstance(event, NormalizedEvent) for event in events)
+    for event in events:
+        assert event.idempotency_key
+        assert event.platform_created_at.tzinfo is not None
+
+
+@settings(max_examples=150, deadline=None)
+@given(platform=st.sampled_from(PLATFORMS), body=st.binary(max_size=300))
+def test_arbitrary_bytes_only_raise_payload_error(platform: str, body: bytes) -> None:
+    check(platform, body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(platform=st.sampled_from(PLATFORMS), value=json_values)
+def test_arbitrary_json_only_raises_payload_error(platform: str, value: Any) -> None:
+    check(platform, json.dumps(value).encode())
+
+
+def _mutate(value: Any, path: list[int], replacement: Any) -> Any:
+    """Replace the node reached by walking ``path`` (indices modulo the children) in ``value``."""
+    if not path or not isinstance(value, dict | list) or not value:
+        return replacement
+    keys = list(value) if isinstance(value, dict) else list(range(len(value)))
+    key = keys[path[0] % len(keys)]
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    copy[key] = _mutate(value[key], path[1:], replacement)  # type: ignore[index]
+    return copy
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    platform=st.sampled_from(sorted(SEEDS)),
+    pick=st.integers(min_value=0, max_value=10),
+    path=st.lists(st.integers(min_value=0, max_value=50), min_size=1, max_size=8),
+    replacement=json_values,
+)
+def test_mutated_real_payloads_only_raise_payload_error(
+    platform: str, pick: int, path: list[int], replacement: Any
+) -> None:
+    seeds = SEEDS[platform]
+    mutated = _mutate(seeds[pick % len(seeds)], path, replacement)
+    check(platform, json.dumps(mutated).encode())
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    header_name=st.sampled_from(
+        ["From", "Message-ID", "References", "In-Reply-To", "Date", "Content-Type"]
+    ),
+    header_value=st.text(max_size=60),
+)
+def test_hostile_email_headers_only_raise_payload_error(
+    header_name: str, header_value: str
+) -> None:
+    lines = {
+        "From": "Jeanne <jeanne@client.example>",
+        "Message-ID": "<a@b>",
+        "Date": "Mon, 10 Jun 2024 10:00:00 +0000",
+        header_name: header_value.replace("\r", " ").replace("\n", " "),
+    }
+    raw = "\r\n".join(f"{k}: {v}" for k, v in lines.items()) + "\r\n\r\nBonjour 🙂\r\n"
+    check("email", raw.encode("utf-8", "surrogatepass"))
