@@ -160,6 +160,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "conversations.wake_snoozed_conversations",
         "schedule": 60.0,
     },
+    # Inbound events whose retry is due, or whose after-commit kick was lost.
+    "integrations-process-inbound-events": {
+        "task": "integrations.process_inbound_events",
+        "schedule": 5.0,
+    },
 }
 
 # --- REST API ---------------------------------------------------------------------------

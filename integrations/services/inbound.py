@@ -4,6 +4,7 @@ import hashlib
 import logging
 from collections.abc import Mapping
 
+from django.core.cache import cache
 from django.db import transaction
 
 from crm.actors import Actor
@@ -27,13 +28,17 @@ KEPT_HEADERS = (
     "user-agent",
 )
 
+# At most one processing task is queued per this many seconds, however many webhooks
+# arrive: the task drains everything pending in batches.
+KICK_INTERVAL_SECONDS = 1
+
 
 def inbound_event_store(
     *, account: BrandAccount, body: bytes, headers: Mapping[str, str]
 ) -> InboundEvent | None:
     """Keep a verified body as a pending InboundEvent; None if this exact body is stored.
 
-    Runs in autocommit: one statement.
+    Runs in autocommit: one statement; processing is queued after it.
     """
     kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
     rows = InboundEvent.objects.bulk_create(
@@ -49,7 +54,25 @@ def inbound_event_store(
         ],
         ignore_conflicts=True,
     )
+    inbound_processing_kick()
     return rows[0] if rows and rows[0].pk else None
+
+
+def inbound_processing_kick() -> None:
+    """Queue the processing task after commit, unless one was queued just now."""
+    from ..tasks import process_inbound_events_task
+
+    def kick() -> None:
+        if cache.add("causerie:inbound:kick", 1, timeout=KICK_INTERVAL_SECONDS):
+            try:
+                process_inbound_events_task.delay()
+            except Exception:
+                # The broker is down: the event is safely stored and beat's sweep will
+                # process it once the broker is back.
+                logger.exception("could not queue inbound processing")
+                cache.delete("causerie:inbound:kick")
+
+    transaction.on_commit(kick)
 
 
 @transaction.atomic
@@ -71,4 +94,5 @@ def inbound_event_replay(*, actor: Actor, event: InboundEvent) -> InboundEvent:
         target_id=event.pk,
         details={"previous_status": previous},
     )
+    inbound_processing_kick()
     return event

@@ -1,0 +1,197 @@
+"""From normalized platform events to contacts, conversations and messages.
+
+Every write goes through the contacts and conversations services, which are idempotent
+by the platforms' ids, so a redelivered, duplicated or reordered event changes nothing
+the second time. An event about a message not stored yet (an edit, reaction or receipt
+overtaking its message) raises ``TargetNotYetKnown`` so that processing retries it later.
+"""
+
+import dataclasses
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from contacts.services.identities import identity_resolve
+from conversations.models import Conversation, Message
+from conversations.services.echoes import ConversationNotYetKnown, message_ingest_native_echo
+from conversations.services.messages import (
+    message_delete,
+    message_edit,
+    message_ingest_inbound,
+    message_status_set,
+    reaction_add,
+    reaction_remove,
+)
+
+from ..adapters import NormalizedEvent
+from ..adapters.base import Direction, EventType
+from ..models import BrandAccount
+
+logger = logging.getLogger(__name__)
+
+# Receipt and status events map onto the message statuses of API.md.
+STATUS_OF_EVENT = {
+    EventType.RECEIPT_DELIVERED: "delivered",
+    EventType.RECEIPT_READ: "read",
+    EventType.STATUS_SENT: "sent",
+    EventType.STATUS_FAILED: "failed",
+}
+
+
+class TargetNotYetKnown(Exception):
+    """The event refers to a message Causerie has not stored (yet)."""
+
+
+def attachment_data(attachment) -> dict[str, Any]:
+    """An adapter attachment as stored on a message (metadata and URL, never the bytes)."""
+    data = {}
+    for key, value in dataclasses.asdict(attachment).items():
+        if value is None:
+            continue
+        data[key] = value.isoformat() if isinstance(value, datetime) else value
+    return data
+
+
+def _message(account: BrandAccount, external_id: str | None) -> Message:
+    message = (
+        Message.objects.filter(brand_account=account, external_id=external_id).first()
+        if external_id
+        else None
+    )
+    if message is None:
+        raise TargetNotYetKnown(f"message {external_id!r} is not stored yet")
+    return message
+
+
+def _inbound_message(account: BrandAccount, event: NormalizedEvent) -> None:
+    identity = identity_resolve(
+        workspace=account.workspace,
+        platform=account.platform,
+        external_id=event.author_external_id or event.thread_key,
+        brand_account=account,
+        handle=event.author_handle or "",
+        display_name=event.author_display_name or "",
+    )
+    message_ingest_inbound(
+        brand_account=account,
+        thread_key=event.thread_key,
+        contact=identity.contact,
+        external_id=event.external_message_id or event.idempotency_key,
+        text=event.text or "",
+        attachments=[attachment_data(a) for a in event.attachments],
+        received_at=event.platform_created_at,
+        kind=event.conversation_kind,
+        parent_external_id=event.parent_external_id,
+        author_name=event.author_display_name or event.author_handle or "",
+    )
+
+
+def _echo(account: BrandAccount, event: NormalizedEvent) -> None:
+    """The brand's own message seen by the platform: ours confirms a send."""
+    ours = None
+    if event.external_message_id:
+        ours = Message.objects.filter(
+            brand_account=account, external_id=event.external_message_id
+        ).first()
+    if ours is None and event.client_ref:
+        ours = Message.objects.filter(
+            workspace_id=account.workspace_id, client_ref=event.client_ref
+        ).first()
+    if ours is not None:
+        message_status_set(
+            message=ours,
+            status="sent",
+            external_id=event.external_message_id,
+            at=event.platform_created_at,
+        )
+        return
+    # Sent from the platform's own app by someone at the brand: nothing of ours to match.
+    # Keep the thread complete by storing it as the brand's message.
+    try:
+        message_ingest_native_echo(
+            brand_account=account,
+            thread_key=event.thread_key,
+            external_id=event.external_message_id or event.idempotency_key,
+            text=event.text or "",
+            attachments=[attachment_data(a) for a in event.attachments],
+            sent_at=event.platform_created_at,
+            kind=event.conversation_kind,
+            parent_external_id=event.parent_external_id,
+        )
+    except ConversationNotYetKnown as exc:
+        raise TargetNotYetKnown(f"thread {event.thread_key!r} has no conversation yet") from exc
+
+
+def _receipt(account: BrandAccount, event: NormalizedEvent) -> None:
+    status = STATUS_OF_EVENT[EventType(event.event_type)]
+    error = None
+    if status == "failed":
+        error = {"code": event.error_code or "", "message": event.error_detail or ""}
+    targets = [i for i in (event.external_message_id, *event.related_external_ids) if i]
+    if event.receipt_watermark is not None and not targets:
+        # A watermark covers every earlier outbound message of the thread.
+        conversation = Conversation.objects.filter(
+            brand_account=account, thread_key=event.thread_key
+        ).first()
+        if conversation is None:
+            return
+        for message in Message.objects.filter(
+            conversation=conversation,
+            direction="outbound",
+            private=False,
+            sent_at__lte=event.receipt_watermark,
+        ).exclude(status__in=("failed", "read")):
+            message_status_set(message=message, status=status, at=event.platform_created_at)
+        return
+    for external_id in targets:
+        message_status_set(
+            message=_message(account, external_id),
+            status=status,
+            error=error,
+            at=event.platform_created_at,
+        )
+
+
+def normalized_event_ingest(*, account: BrandAccount, event: NormalizedEvent) -> None:
+    """Apply one normalized event to the workspace's contacts and conversations."""
+    kind = event.event_type
+    if kind == EventType.MESSAGE_CREATED:
+        if event.direction == Direction.OUTBOUND:
+            _echo(account, event)
+        else:
+            _inbound_message(account, event)
+    elif kind == EventType.MESSAGE_EDITED:
+        message_edit(
+            message=_message(account, event.external_message_id),
+            text=event.text or "",
+            edited_at=event.platform_created_at,
+        )
+    elif kind == EventType.MESSAGE_DELETED:
+        message_delete(
+            message=_message(account, event.external_message_id),
+            deleted_at=event.platform_created_at,
+        )
+    elif kind in (EventType.REACTION_ADDED, EventType.REACTION_REMOVED):
+        message = _message(account, event.external_message_id)
+        author = {"author_type": "contact", "author_id": event.author_external_id or ""}
+        if kind == EventType.REACTION_ADDED:
+            reaction_add(
+                message=message,
+                reaction=event.reaction or "like",
+                author_name=event.author_display_name or "",
+                **author,
+            )
+        else:
+            reaction_remove(message=message, reaction=event.reaction, **author)
+    elif kind in STATUS_OF_EVENT:
+        _receipt(account, event)
+    else:
+        # Typing indicators and comment moderation flags carry nothing to store.
+        logger.debug("ignoring %s event from %s", kind, account.platform)
+
+
+def normalized_events_ingest(*, account: BrandAccount, events: Iterable[NormalizedEvent]) -> None:
+    """Apply the events of one platform delivery, in the order the platform sent them."""
+    for event in events:
+        normalized_event_ingest(account=account, event=event)

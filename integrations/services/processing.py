@@ -1,0 +1,124 @@
+"""Processing of stored inbound events: parse with the adapter, ingest, in batches.
+
+Workers claim pending rows with ``FOR UPDATE SKIP LOCKED`` so any number of them share
+the queue without taking the same row; each event is ingested in its own savepoint so one
+bad event never undoes the others of its batch. Ingest is idempotent (unique keys per
+platform), so an event processed twice, after a worker died before commit, changes
+nothing the second time.
+"""
+
+import logging
+import random
+import time
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from crm.services.events import event_record
+
+from ..adapters import PayloadError, get_adapter
+from ..models import InboundEvent
+from .ingest import TargetNotYetKnown, normalized_events_ingest
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 200
+MAX_ATTEMPTS = 5
+# A batch task drains for at most this long, then lets the next task continue, so that
+# a flood never pins one worker past the Celery time limits.
+DRAIN_SECONDS = 20.0
+
+
+def _retry_delay(attempts: int) -> timedelta:
+    # Exponential backoff with full jitter: 5 s, 10 s, 20 s, 40 s... spread out so that a
+    # burst of failures does not retry in lockstep.
+    return timedelta(seconds=random.uniform(0.5, 1.0) * 5 * 2 ** (attempts - 1))
+
+
+def _failure_record(event: InboundEvent, error: str) -> None:
+    event.status = "failed"
+    event.error = error[:2000]
+    event_record(
+        workspace=event.workspace,
+        type="inbound_event.failed",
+        data={
+            "id": str(event.pk),
+            "brand_account": str(event.brand_account_id),
+            "platform": event.platform,
+            "attempts": event.attempts,
+            "error": event.error,
+        },
+    )
+
+
+def _process_one(event: InboundEvent) -> None:
+    account = event.brand_account
+    adapter = get_adapter(account.platform)
+    try:
+        with transaction.atomic():
+            normalized = adapter.parse(
+                bytes(event.body), event.headers, account_external_id=account.external_id
+            )
+            normalized_events_ingest(account=account, events=normalized)
+    except PayloadError as exc:
+        event.attempts += 1
+        _failure_record(event, f"unreadable payload: {exc}")
+    except TargetNotYetKnown as exc:
+        # Platforms deliver out of order: wait for the message this event is about. If it
+        # never comes (a receipt or delete for something sent before the account was
+        # connected), there is nothing to apply it to.
+        event.attempts += 1
+        if event.attempts >= MAX_ATTEMPTS:
+            event.status = "processed"
+            event.processed_at = timezone.now()
+            event.error = f"nothing to apply it to: {exc}"
+            event.next_attempt_at = None
+        else:
+            event.error = str(exc)
+            event.next_attempt_at = timezone.now() + _retry_delay(event.attempts)
+    except Exception as exc:
+        event.attempts += 1
+        logger.exception("inbound event %s failed (attempt %s)", event.pk, event.attempts)
+        if event.attempts >= MAX_ATTEMPTS:
+            _failure_record(event, f"{type(exc).__name__}: {exc}")
+        else:
+            event.error = f"{type(exc).__name__}: {exc}"[:2000]
+            event.next_attempt_at = timezone.now() + _retry_delay(event.attempts)
+    else:
+        event.status = "processed"
+        event.processed_at = timezone.now()
+        event.error = ""
+        event.next_attempt_at = None
+
+
+def inbound_events_process_batch(*, limit: int = BATCH_SIZE) -> int:
+    """Process up to ``limit`` due pending events in one transaction; return how many."""
+    now = timezone.now()
+    with transaction.atomic():
+        events = list(
+            InboundEvent.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("brand_account", "workspace")
+            .filter(status="pending")
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            .order_by("received_at", "id")[:limit]
+        )
+        for event in events:
+            _process_one(event)
+        InboundEvent.objects.bulk_update(
+            events,
+            ["status", "attempts", "error", "next_attempt_at", "processed_at"],
+        )
+    return len(events)
+
+
+def inbound_events_drain(*, budget_seconds: float = DRAIN_SECONDS) -> int:
+    """Process batches until nothing is due or the time budget is spent; return the count."""
+    started, total = time.monotonic(), 0
+    while time.monotonic() - started < budget_seconds:
+        done = inbound_events_process_batch()
+        total += done
+        if done == 0:
+            break
+    return total
