@@ -59,10 +59,13 @@ def _after(field: str, value, pk, *, descending: bool, nulls_last: bool) -> Q:
     return condition
 
 
-def _ordering(field: str, *, descending: bool, nulls_last: bool) -> list:
+def _ordering(field: str, *, descending: bool, nulls_last: bool, nullable: bool) -> list:
+    # A NOT NULL column is ordered without a NULLS clause, which PostgreSQL would otherwise
+    # have to match against the index's own (DESC indexes keep nulls first).
+    nulls = {} if not nullable else ({"nulls_last": True} if nulls_last else {"nulls_first": True})
     if descending:
-        return [F(field).desc(nulls_last=nulls_last, nulls_first=not nulls_last), "-pk"]
-    return [F(field).asc(nulls_last=nulls_last, nulls_first=not nulls_last), "pk"]
+        return [F(field).desc(**nulls), "-pk"]
+    return [F(field).asc(**nulls), "pk"]
 
 
 def _link(request, cursor: str) -> str:
@@ -74,7 +77,13 @@ def _link(request, cursor: str) -> str:
 
 
 def keyset_page(
-    request, queryset: QuerySet, *, field: str, descending: bool, default_size: int = 50
+    request,
+    queryset: QuerySet,
+    *,
+    field: str,
+    descending: bool,
+    nullable: bool = False,
+    default_size: int = 50,
 ) -> Page:
     """One page of ``queryset`` ordered by ``field`` (nulls last) then ``pk``.
 
@@ -89,13 +98,17 @@ def keyset_page(
             # Read the reversed order from the cursor, then turn the page around.
             queryset = queryset.filter(
                 _after(field, value, pk, descending=not descending, nulls_last=False)
-            ).order_by(*_ordering(field, descending=not descending, nulls_last=False))
+            ).order_by(
+                *_ordering(field, descending=not descending, nulls_last=False, nullable=nullable)
+            )
         else:
             queryset = queryset.filter(
                 _after(field, value, pk, descending=descending, nulls_last=True)
-            ).order_by(*_ordering(field, descending=descending, nulls_last=True))
+            ).order_by(*_ordering(field, descending=descending, nulls_last=True, nullable=nullable))
     else:
-        queryset = queryset.order_by(*_ordering(field, descending=descending, nulls_last=True))
+        queryset = queryset.order_by(
+            *_ordering(field, descending=descending, nulls_last=True, nullable=nullable)
+        )
     rows = list(queryset[: size + 1])
     has_more = len(rows) > size
     rows = rows[:size]

@@ -111,7 +111,9 @@ class ConversationListApi(WorkspaceApi):
         sort = filters.pop("sort", None)
         queryset = selectors.conversation_list(actor=self.actor, **filters)
         field, descending = selectors.inbox_sort_for(status=filters.get("status"), sort=sort)
-        page = keyset_page(request, queryset, field=field, descending=descending)
+        page = keyset_page(
+            request, queryset, field=field, descending=descending, nullable=field == "waiting_since"
+        )
         return Response(
             {
                 "results": [conversation_data(c) for c in page.rows],
