@@ -160,6 +160,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "conversations.wake_snoozed_conversations",
         "schedule": 60.0,
     },
+    # Replies whose send was interrupted by a dying worker are failed, never resent.
+    "integrations-sweep-stale-sends": {
+        "task": "integrations.sweep_stale_sends",
+        "schedule": 60.0,
+    },
     # Inbound events whose retry is due, or whose after-commit kick was lost.
     "integrations-process-inbound-events": {
         "task": "integrations.process_inbound_events",
@@ -222,6 +227,19 @@ CAUSERIE_ALLOW_PRIVATE_WEBHOOK_URLS = env.bool("CAUSERIE_ALLOW_PRIVATE_WEBHOOK_U
 # Fernet keys for credentials at rest, newest first. The development default is derived
 # from SECRET_KEY so that the embedded default works with no setup; production sets its own.
 CAUSERIE_ENCRYPTION_KEYS = env.list("CAUSERIE_ENCRYPTION_KEYS", default=[])
+# Sends per second per brand account, shared by all workers (the platforms' documented
+# limits, kept a little under: WhatsApp 80 msg/s, Telegram 30 msg/s, Messenger and
+# Instagram ~ 100 calls/s per Page in practice, X DMs far lower).
+CAUSERIE_SEND_RATE_LIMITS = {
+    "facebook": env.int("CAUSERIE_SEND_RATE_FACEBOOK", default=50),
+    "instagram": env.int("CAUSERIE_SEND_RATE_INSTAGRAM", default=50),
+    "whatsapp": env.int("CAUSERIE_SEND_RATE_WHATSAPP", default=70),
+    "x": env.int("CAUSERIE_SEND_RATE_X", default=5),
+    "telegram": env.int("CAUSERIE_SEND_RATE_TELEGRAM", default=25),
+    "youtube": env.int("CAUSERIE_SEND_RATE_YOUTUBE", default=5),
+    "email": env.int("CAUSERIE_SEND_RATE_EMAIL", default=20),
+    "api": env.int("CAUSERIE_SEND_RATE_API", default=50),
+}
 # Largest webhook body accepted (WhatsApp documents up to 3 MB).
 CAUSERIE_INBOUND_MAX_BYTES = env.int("CAUSERIE_INBOUND_MAX_BYTES", default=3 * 1024 * 1024)
 # How long an Idempotency-Key is remembered, per API.md.

@@ -1,0 +1,240 @@
+"""Sending the agents' replies through the platforms' APIs.
+
+A reply is stored ``queued`` by the conversations app; after commit a task sends it here.
+The message is moved to ``sending`` in its own committed transaction *before* the
+platform is called, with its ``client_ref`` (sent to the platforms that echo it back):
+if the worker dies during the call, the retried task finds ``sending`` and does not call
+again, so a reply is never sent twice. Echoes and status webhooks then confirm it; one
+that nobody confirms is marked failed by ``outbound_stale_sweep`` after a grace period.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from contacts.models import Identity
+from conversations.models import Conversation, Message
+from conversations.services.messages import message_status_set
+
+from ..adapters import (
+    Attachment,
+    AuthError,
+    OutboundReply,
+    PolicyError,
+    RateLimited,
+    TransientError,
+    get_adapter,
+)
+from ..models import BrandAccount
+
+logger = logging.getLogger(__name__)
+
+# An outcome not confirmed within this time after the call started is unknown for good.
+SENDING_GRACE = timedelta(minutes=10)
+HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+@dataclass(frozen=True)
+class RetryLater(Exception):
+    """The send must be retried after ``seconds`` (rate limit or transient failure)."""
+
+    seconds: float
+    reason: str
+
+
+def platform_base_url(account: BrandAccount) -> str:
+    """The API base URL of the account's platform, from settings (emulator or real)."""
+    platform = account.platform
+    if platform in ("facebook", "whatsapp"):
+        return settings.CAUSERIE_GRAPH_API_URL
+    if platform == "instagram":
+        # Instagram Login tokens (IG...) talk to graph.instagram.com; Facebook Login
+        # tokens to the Graph API.
+        token = str(account.credentials.get("access_token", ""))
+        if token.startswith("IG"):
+            return settings.CAUSERIE_INSTAGRAM_API_URL
+        return settings.CAUSERIE_GRAPH_API_URL
+    return {
+        "x": settings.CAUSERIE_X_API_URL,
+        "telegram": settings.CAUSERIE_TELEGRAM_API_URL,
+        "youtube": settings.CAUSERIE_YOUTUBE_API_URL,
+    }.get(platform, "")
+
+
+def rate_limit_wait(*, account: BrandAccount) -> float:
+    """Seconds to wait before the next send of this account (0: go), shared by all workers.
+
+    A one-second window counter in the shared cache (Redis in production) keeps every
+    worker together under the platform's limit per account.
+    """
+    limit = settings.CAUSERIE_SEND_RATE_LIMITS.get(account.platform)
+    if not limit:
+        return 0.0
+    window = int(time.time())
+    key = f"causerie:send-rate:{account.pk}:{window}"
+    cache.add(key, 0, timeout=2)
+    try:
+        used = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=2)
+        used = 1
+    if used <= limit:
+        return 0.0
+    return max(0.05, window + 1 - time.time())
+
+
+def _recipient(conversation: Conversation, account: BrandAccount) -> str | None:
+    # Telegram chats and api threads are addressed by the thread, not by the person.
+    if account.platform in ("telegram", "api"):
+        parts = conversation.thread_key.split(":")
+        return parts[1] if len(parts) > 1 else None
+    identity = (
+        Identity.objects.filter(contact_id=conversation.contact_id, platform=account.platform)
+        .order_by("-brand_account_id")
+        .first()
+    )
+    return identity.external_id if identity else None
+
+
+def _parent_external_id(message: Message) -> str | None:
+    if message.parent_id and message.parent.external_id:
+        return message.parent.external_id
+    if message.conversation.kind in ("comment_thread", "mention", "email"):
+        # A public reply answers the customer's latest comment of the thread.
+        last = (
+            Message.objects.filter(conversation_id=message.conversation_id, direction="inbound")
+            .exclude(external_id="")
+            .order_by("-received_at", "-created_at")
+            .first()
+        )
+        return last.external_id if last else None
+    return None
+
+
+def outbound_reply_build(message: Message) -> OutboundReply:
+    """The adapter's view of a stored reply."""
+    conversation = message.conversation
+    account = conversation.brand_account
+    thread_parts = conversation.thread_key.split(":", 1)
+    return OutboundReply(
+        thread_key=conversation.thread_key,
+        recipient_external_id=_recipient(conversation, account),
+        conversation_kind=conversation.kind,
+        text=message.text or None,
+        parent_external_id=_parent_external_id(message),
+        root_external_id=thread_parts[1] if len(thread_parts) > 1 else None,
+        attachments=tuple(
+            Attachment(
+                kind=a.get("kind", "file"),
+                url=a.get("url"),
+                mime=a.get("mime"),
+                size=a.get("size"),
+                caption=a.get("caption"),
+            )
+            for a in message.attachments
+        ),
+        client_ref=message.client_ref or None,
+        tag=message.message_tag or None,
+        subject=conversation.subject or None,
+    )
+
+
+def _claim(message_id) -> Message | None:
+    """Move a queued reply to ``sending`` and commit, or None if it is not queued."""
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(of=("self",))
+            .select_related("conversation__brand_account", "parent")
+            .filter(pk=message_id)
+            .first()
+        )
+        if message is None or message.status != "queued" or message.private:
+            return None
+        message_status_set(message=message, status="sending")
+        return message
+
+
+def _requeue(message_id) -> None:
+    Message.objects.filter(pk=message_id, status="sending").update(status="queued")
+
+
+def outbound_send(*, message_id, client: httpx.Client | None = None) -> str:
+    """Send one queued reply; returns its final or current status.
+
+    Raises RetryLater when the platform asked to slow down or failed transiently; the
+    message is back in ``queued`` then, and the caller retries.
+    """
+    message = _claim(message_id)
+    if message is None:
+        current = Message.objects.filter(pk=message_id).values_list("status", flat=True).first()
+        return current or "missing"
+    account = message.conversation.brand_account
+    if account is None or account.status == "disabled":
+        message_status_set(
+            message=message,
+            status="failed",
+            error={"code": "brand_account_unavailable", "message": "The account is disconnected."},
+        )
+        return "failed"
+    wait = rate_limit_wait(account=account)
+    if wait:
+        _requeue(message.pk)
+        raise RetryLater(wait, "rate limit of the brand account")
+    adapter = get_adapter(account.platform)
+    owns_client = client is None
+    client = client or httpx.Client(timeout=HTTP_TIMEOUT)
+    try:
+        result = adapter.send(
+            client,
+            base_url=platform_base_url(account),
+            credentials=account.credentials,
+            account_external_id=account.external_id,
+            reply=outbound_reply_build(message),
+        )
+    except RateLimited as exc:
+        _requeue(message.pk)
+        raise RetryLater(exc.retry_after_seconds or 30.0, f"rate limited: {exc}") from exc
+    except TransientError as exc:
+        _requeue(message.pk)
+        raise RetryLater(15.0, f"transient: {exc}") from exc
+    except (PolicyError, AuthError) as exc:
+        message_status_set(
+            message=message,
+            status="failed",
+            error={"code": str(exc.code or ""), "message": exc.message or str(exc)},
+        )
+        if isinstance(exc, AuthError):
+            BrandAccount.objects.filter(pk=account.pk).update(
+                status="error", last_error=f"credentials refused: {exc.message or exc}"
+            )
+        return "failed"
+    finally:
+        if owns_client:
+            client.close()
+    message_status_set(message=message, status="sent", external_id=result.external_message_id)
+    return "sent"
+
+
+def outbound_stale_sweep(*, now=None) -> int:
+    """Fail replies stuck in ``sending`` past the grace period (their outcome is unknown)."""
+    now = now or timezone.now()
+    stale = Message.objects.filter(status="sending", created_at__lt=now - SENDING_GRACE)
+    count = 0
+    for message in stale:
+        message_status_set(
+            message=message,
+            status="failed",
+            error={
+                "code": "send_outcome_unknown",
+                "message": "The send was interrupted; check the platform before resending.",
+            },
+        )
+        count += 1
+    return count

@@ -1,0 +1,155 @@
+"""Agents' replies leave through the platforms' send APIs (played by the emulator)."""
+
+import json
+
+import pytest
+from django.utils import timezone
+
+from conversations.models import Conversation, Message
+from crm.services.workspaces import workspace_create
+from integrations.adapters import get_adapter
+from integrations.services import outbound
+from integrations.services.brand_accounts import brand_account_create
+from integrations.services.ingest import normalized_events_ingest
+from tests.conftest import client_with
+
+from .conftest import load_fixture
+
+
+@pytest.fixture
+def telegram(db, emu, creds, settings):
+    """A workspace whose Telegram bot received the documentation's sample message."""
+    settings.CAUSERIE_TELEGRAM_API_URL = emu.base_url
+    created = workspace_create(slug="shop", name="Shop", owner_email="owner@shop.test")
+    from crm.actors import Actor
+
+    external_id, credentials = creds["telegram"]
+    account = brand_account_create(
+        actor=Actor.for_member(created.owner),
+        platform="telegram",
+        name="Shop bot",
+        external_id=external_id,
+        credentials=credentials,
+    )
+    sample = load_fixture("telegram", "message")
+    # Recent, so that nothing about reply windows gets in the way.
+    sample["message"]["date"] = int(timezone.now().timestamp()) - 60
+    events = get_adapter("telegram").parse(
+        json.dumps(sample).encode(), {}, account_external_id=external_id
+    )
+    normalized_events_ingest(account=account, events=events)
+    return created, account, Conversation.objects.get()
+
+
+def _reply(created, conversation, text, django_capture_on_commit_callbacks):
+    client = client_with(created.token)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/api/v1/workspaces/shop/conversations/{conversation.pk}/messages/",
+            {"text": text},
+            format="json",
+        )
+    assert response.status_code == 202, response.content
+    assert response.json()["status"] == "queued"
+    return Message.objects.get(pk=response.json()["id"])
+
+
+def test_a_reply_reaches_the_platform_in_its_shape_and_is_marked_sent(
+    telegram, emu, django_capture_on_commit_callbacks
+):
+    created, _account, conversation = telegram
+
+    message = _reply(
+        created, conversation, "Votre colis arrive demain 🚚", django_capture_on_commit_callbacks
+    )
+
+    message.refresh_from_db()
+    assert message.status == "sent"
+    assert message.external_id
+    sent = emu.last_request("telegram")
+    assert sent["path"].endswith("/sendMessage")
+    body = sent["body"]
+    assert body["chat_id"] == 123456789
+    assert body["text"] == "Votre colis arrive demain 🚚"
+
+
+def test_rate_limited_send_is_requeued_with_the_platforms_wait(
+    telegram, emu, django_capture_on_commit_callbacks, monkeypatch
+):
+    created, account, conversation = telegram
+    monkeypatch.setattr("integrations.signals.send_queued_reply", lambda **kw: None)
+    message = Message.objects.create(
+        workspace=created.workspace,
+        conversation=conversation,
+        brand_account=account,
+        direction="outbound",
+        author_type="brand",
+        text="hello",
+        status="queued",
+        client_ref="ref-1",
+    )
+    emu.set_fault("telegram", "rate_limit", count=1, retry_after=7)
+
+    with pytest.raises(outbound.RetryLater) as caught:
+        outbound.outbound_send(message_id=message.pk)
+
+    assert caught.value.seconds == 7
+    message.refresh_from_db()
+    assert message.status == "queued"
+    assert outbound.outbound_send(message_id=message.pk) == "sent"
+    assert len([r for r in emu.requests("telegram") if r["path"].endswith("/sendMessage")]) == 2
+
+
+def test_policy_refusal_fails_at_once_with_the_platforms_code(telegram, emu):
+    created, account, conversation = telegram
+    message = Message.objects.create(
+        workspace=created.workspace,
+        conversation=conversation,
+        brand_account=account,
+        direction="outbound",
+        author_type="brand",
+        text="hello",
+        status="queued",
+    )
+    emu.set_fault(
+        "telegram", "policy", count=1, code=403, message="Forbidden: bot was blocked by the user"
+    )
+
+    assert outbound.outbound_send(message_id=message.pk) == "failed"
+
+    message.refresh_from_db()
+    assert message.status == "failed"
+    assert "blocked" in message.error["message"]
+
+
+def test_a_send_interrupted_mid_call_is_never_repeated(telegram, emu):
+    created, account, conversation = telegram
+    message = Message.objects.create(
+        workspace=created.workspace,
+        conversation=conversation,
+        brand_account=account,
+        direction="outbound",
+        author_type="brand",
+        text="hello",
+        status="sending",
+    )
+
+    # A redelivered task finds the reply already being sent and does not call again.
+    assert outbound.outbound_send(message_id=message.pk) == "sending"
+    assert not [r for r in emu.requests("telegram") if r["path"].endswith("/sendMessage")]
+
+    later = timezone.now() + outbound.SENDING_GRACE * 2
+    assert outbound.outbound_stale_sweep(now=later) == 1
+    message.refresh_from_db()
+    assert message.error["code"] == "send_outcome_unknown"
+
+
+def test_sends_of_one_account_share_a_rate_limit(telegram, settings, monkeypatch):
+    _, account, _ = telegram
+    settings.CAUSERIE_SEND_RATE_LIMITS = {"telegram": 3}
+    monkeypatch.setattr(outbound.time, "time", lambda: 1_800_000_000.25)
+
+    waits = [outbound.rate_limit_wait(account=account) for _ in range(5)]
+
+    assert waits[:3] == [0.0, 0.0, 0.0]
+    assert waits[3:] == [0.75, 0.75]
