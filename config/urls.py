@@ -3,6 +3,7 @@
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from contacts import urls as contacts_urls
 from conversations import urls as conversations_urls
 from crm import urls as crm_urls
 from crm.api.notfound import ApiNotFoundApi
@@ -13,6 +14,7 @@ from integrations import urls as integrations_urls
 workspace_urlpatterns = [
     *crm_urls.workspace_urlpatterns,
     *conversations_urls.workspace_urlpatterns,
+    *contacts_urls.workspace_urlpatterns,
     *integrations_urls.workspace_urlpatterns,
 ]
 

@@ -63,6 +63,17 @@ def conversation_victims(victim):
     }
 
 
+def contact_victims(victim):
+    """A contact with an identity, and a custom attribute definition of the victim."""
+    from contacts.services import attribute_definition_create, contact_create, identity_create
+
+    actor = victim.owner_actor
+    contact = contact_create(actor=actor, name="Victim person")
+    identity = identity_create(actor=actor, contact=contact, platform="x", external_id="v1")
+    attribute = attribute_definition_create(actor=actor, key="victim", label="V", type="text")
+    return {"contact_id": contact.pk, "identity_id": identity.pk, "attribute_id": attribute.pk}
+
+
 def victim_objects(victim):
     """One real object of the victim workspace per path parameter name."""
     member, _ = victim.add_member("agent")
@@ -89,6 +100,7 @@ def victim_objects(victim):
         "team_id": team.pk,
         "api_key_id": victim.api_key.pk,
         **conversation_victims(victim),
+        **contact_victims(victim),
     }
 
 

@@ -1,0 +1,223 @@
+"""Reads of the contacts app, always scoped to one workspace."""
+
+import difflib
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from crm.actors import Actor
+from crm.exceptions import InvalidInput, NotFound
+from crm.models import Workspace
+
+from . import normalize
+from .models import AttributeDefinition, Contact, Identity, Note
+
+
+def contact_list(
+    *,
+    workspace: Workspace,
+    actor: Actor | None = None,
+    q: str = "",
+    tags: list[str] | None = None,
+    platform: str = "",
+    owner: str = "",
+    lifecycle_stage: str = "",
+    updated_after: datetime | None = None,
+) -> QuerySet[Contact]:
+    """The workspace's contacts (neither merged away nor erased), filtered.
+
+    ``q`` matches name, email, phone and identity handles, case- and accent-insensitive,
+    every term of it somewhere (a phone-like ``q`` matches the phone's digits). ``owner``
+    is a member id, ``me`` (the acting member) or ``none``. Several ``tags`` must all be
+    on the contact.
+    """
+    qs = Contact.objects.filter(
+        workspace=workspace, merged_into__isnull=True, erased_at__isnull=True
+    ).prefetch_related("identities")
+    for term in normalize.search_terms(q or ""):
+        qs = qs.filter(search_text__contains=term)
+    for tag in tags or []:
+        key = normalize.fold(normalize.tag_clean(tag))
+        if key:
+            qs = qs.filter(tag_keys__contains=f"|{key}|")
+    if platform:
+        qs = qs.filter(
+            Exists(Identity.objects.filter(contact_id=OuterRef("pk"), platform=platform))
+        )
+    if owner == "none":
+        qs = qs.filter(owner__isnull=True)
+    elif owner == "me":
+        member = actor.membership if actor else None
+        if member is None:
+            raise InvalidInput(
+                "owner=me needs a member's credential.", details={"owner": ["Not a member."]}
+            )
+        qs = qs.filter(owner=member)
+    elif owner:
+        qs = qs.filter(owner_id=owner)
+    if lifecycle_stage:
+        qs = qs.filter(lifecycle_stage=lifecycle_stage)
+    if updated_after is not None:
+        qs = qs.filter(updated_at__gt=updated_after)
+    return qs
+
+
+def contact_get(*, workspace: Workspace, contact_id, include_erased: bool = True) -> Contact:
+    """One contact of the workspace; a merged-away contact is NotFound (with its primary)."""
+    contact = (
+        Contact.objects.prefetch_related("identities")
+        .filter(workspace=workspace, pk=contact_id)
+        .first()
+    )
+    if contact is None or (contact.erased_at and not include_erased):
+        raise NotFound("No such contact.")
+    if contact.merged_into_id:
+        raise NotFound(
+            "This contact was merged into another one.",
+            details={"merged_into": str(contact.merged_into_id)},
+        )
+    return contact
+
+
+def identity_list(*, contact: Contact) -> QuerySet[Identity]:
+    return Identity.objects.filter(contact=contact)
+
+
+def identity_get(*, contact: Contact, identity_id) -> Identity:
+    identity = (
+        identity_list(contact=contact).select_related("contact").filter(pk=identity_id).first()
+    )
+    if identity is None:
+        raise NotFound("No such identity.")
+    return identity
+
+
+def note_list(*, contact: Contact) -> QuerySet[Note]:
+    return Note.objects.filter(contact=contact)
+
+
+def attribute_definition_list(*, workspace: Workspace) -> QuerySet[AttributeDefinition]:
+    return AttributeDefinition.objects.filter(workspace=workspace)
+
+
+def attribute_definition_get(*, workspace: Workspace, attribute_id) -> AttributeDefinition:
+    definition = attribute_definition_list(workspace=workspace).filter(pk=attribute_id).first()
+    if definition is None:
+        raise NotFound("No such attribute.")
+    return definition
+
+
+# --- Duplicates ---------------------------------------------------------------------------
+
+# How sure each reason makes us that two contacts are one person.
+REASON_SCORES = {"same_email": 0.95, "same_phone": 0.9, "same_handle": 0.8}
+NAME_SIMILARITY_MIN = 0.8
+NAME_SCORE_WEIGHT = 0.7
+DUPLICATES_MAX = 20
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    contact: Contact
+    reason: str
+    reasons: list[str]
+    score: float
+
+
+def contact_duplicates(*, contact: Contact) -> list[Duplicate]:
+    """Likely duplicates of ``contact``, best first, each with its reasons and a score.
+
+    Same email or phone (digits), the same handle on any platform, or a similar name
+    (the folded names' similarity ratio at least 0.8). Each reason has a weight; a
+    contact found for several reasons scores a little higher than for its best one.
+    """
+    live = Contact.objects.filter(
+        workspace_id=contact.workspace_id, merged_into__isnull=True, erased_at__isnull=True
+    ).exclude(pk=contact.pk)
+    found: dict = {}
+
+    def add(candidates, reason, score):
+        for candidate in candidates:
+            entry = found.setdefault(candidate.pk, {"contact": candidate, "reasons": {}})
+            entry["reasons"][reason] = max(score, entry["reasons"].get(reason, 0))
+
+    if contact.email:
+        add(live.filter(email=contact.email), "same_email", REASON_SCORES["same_email"])
+    if len(contact.phone_key) >= 6:
+        add(live.filter(phone_key=contact.phone_key), "same_phone", REASON_SCORES["same_phone"])
+    handle_keys = {
+        key
+        for key in Identity.objects.filter(contact=contact).values_list("handle_key", flat=True)
+        if key
+    }
+    if handle_keys:
+        add(
+            live.filter(
+                Exists(
+                    Identity.objects.filter(contact_id=OuterRef("pk"), handle_key__in=handle_keys)
+                )
+            ),
+            "same_handle",
+            REASON_SCORES["same_handle"],
+        )
+    name = normalize.fold(contact.name)
+    words = [w for w in name.split(" ") if len(w) >= 3]
+    if words:
+        # Candidates share the start of a word of the name (a typo further on still
+        # matches); the similarity ratio of the whole names then decides.
+        shared = Q()
+        for word in words:
+            shared |= Q(search_text__contains=word[:4])
+        candidates = live.filter(shared).only("pk", "name")[:500]
+        for candidate in candidates:
+            ratio = difflib.SequenceMatcher(None, name, normalize.fold(candidate.name)).ratio()
+            if ratio >= NAME_SIMILARITY_MIN:
+                add([candidate], "similar_name", round(ratio * NAME_SCORE_WEIGHT, 3))
+
+    results = []
+    for entry in found.values():
+        ranked = sorted(entry["reasons"].items(), key=lambda item: -item[1])
+        best = ranked[0][1]
+        bonus = 0.02 * (len(ranked) - 1)
+        results.append(
+            Duplicate(
+                contact=entry["contact"],
+                reason=ranked[0][0],
+                reasons=[reason for reason, _ in ranked],
+                score=round(min(0.99, best + bonus), 3),
+            )
+        )
+    results.sort(key=lambda d: (-d.score, str(d.contact.pk)))
+    results = results[:DUPLICATES_MAX]
+    ids = [d.contact.pk for d in results]
+    with_identities = Contact.objects.prefetch_related("identities").in_bulk(ids)
+    return [
+        Duplicate(
+            contact=with_identities[d.contact.pk], reason=d.reason, reasons=d.reasons, score=d.score
+        )
+        for d in results
+    ]
+
+
+# --- Timeline -----------------------------------------------------------------------------
+
+
+def contact_timeline(*, contact: Contact) -> QuerySet:
+    """Every message of every conversation of the contact, on any platform.
+
+    Two queries per page whatever its size: the contact's conversation ids, then the
+    page with each message's conversation (``select_related``); the caller orders it
+    newest first for keyset pagination.
+    """
+    from conversations.models import Conversation, Message
+
+    # The contact's conversations as a literal list: the planner then reads each one's
+    # messages through its (conversation, created_at) index instead of walking the
+    # workspace's whole message index newest first.
+    conversation_ids = list(
+        Conversation.objects.filter(contact_id=contact.pk).values_list("pk", flat=True)
+    )
+    return Message.objects.filter(
+        workspace_id=contact.workspace_id, conversation_id__in=conversation_ids
+    ).select_related("conversation")

@@ -1,0 +1,256 @@
+"""A contact's identities: added by hand, removed, or found-or-created by platform ingest."""
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from crm.actors import Actor
+from crm.exceptions import Conflict, InvalidInput
+from crm.models import Workspace
+from crm.services.events import event_record
+from integrations.models import PLATFORMS, BrandAccount
+
+from .. import normalize
+from ..models import Contact, Identity
+from ..serializers import contact_data
+from .contacts import contact_denormalize, contact_fresh, contact_touch, contact_write_check
+
+# Platforms whose user ids are scoped to one Page, app or integration (CHANNELS.md §9):
+# the same person has another id through another brand account, and the same id through
+# two brand accounts may be two people. Other platforms' ids are global.
+SCOPED_PLATFORMS = frozenset({"facebook", "instagram", "api"})
+# Imports know a handle, not the platform's id: such an identity is kept under this
+# placeholder id until ingest sees the person and adopts it (``identity_resolve``).
+PLACEHOLDER_PREFIX = "@"
+
+
+def identity_scope(*, platform: str, brand_account: BrandAccount | None) -> tuple[str, Any]:
+    """``(scope_key, brand_account)`` an identity of ``platform`` is unique under."""
+    if platform not in PLATFORMS:
+        raise InvalidInput("Unknown platform.", details={"platform": [f"One of {PLATFORMS}."]})
+    if platform in SCOPED_PLATFORMS:
+        if brand_account is None:
+            raise InvalidInput(
+                f"{platform} ids are scoped to a brand account; give brand_account.",
+                details={"brand_account": ["Required for this platform."]},
+            )
+        if brand_account.platform != platform:
+            raise InvalidInput(
+                "The brand account is on another platform.",
+                details={"brand_account": ["Must be on the identity's platform."]},
+            )
+        return str(brand_account.pk), brand_account
+    return "", None
+
+
+def _profile_apply(identity: Identity, **fields: Any) -> bool:
+    changed = False
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if key != "profile" and value == "":
+            continue  # an event without the field says nothing about it
+        if getattr(identity, key) != value:
+            setattr(identity, key, value)
+            changed = True
+    if changed:
+        identity.handle_key = normalize.handle_key(identity.handle)
+    return changed
+
+
+def identity_create(
+    *,
+    actor: Actor,
+    contact: Contact,
+    platform: str,
+    external_id: str,
+    brand_account: BrandAccount | None = None,
+    handle: str = "",
+    display_name: str = "",
+    avatar_url: str = "",
+    profile: dict | None = None,
+) -> Identity:
+    """Add an identity to a contact; 409 if the platform id already belongs to someone."""
+    contact_write_check(actor=actor, contact=contact)
+    if brand_account is not None and brand_account.workspace_id != actor.workspace.pk:
+        raise InvalidInput("No such brand account.", details={"brand_account": ["Not found."]})
+    scope_key, brand_account = identity_scope(platform=platform, brand_account=brand_account)
+    try:
+        with transaction.atomic():
+            identity = Identity.objects.create(
+                workspace=actor.workspace,
+                contact=contact,
+                platform=platform,
+                external_id=external_id,
+                brand_account=brand_account,
+                scope_key=scope_key,
+                handle=handle,
+                handle_key=normalize.handle_key(handle),
+                display_name=display_name,
+                avatar_url=avatar_url,
+                profile=profile or {},
+            )
+            contact_touch(workspace=actor.workspace, contact_id=contact.pk)
+    except IntegrityError as exc:
+        owner = (
+            Identity.objects.filter(
+                workspace=actor.workspace,
+                platform=platform,
+                scope_key=scope_key,
+                external_id=external_id,
+            )
+            .values_list("contact_id", flat=True)
+            .first()
+        )
+        raise Conflict(
+            "This platform id already belongs to a contact; merge the contacts instead.",
+            code="identity_exists",
+            details={"contact": str(owner) if owner else None},
+        ) from exc
+    return identity
+
+
+def identity_delete(*, actor: Actor, identity: Identity) -> None:
+    """Remove an identity from its contact."""
+    contact_write_check(actor=actor, contact=identity.contact)
+    with transaction.atomic():
+        contact_id = identity.contact_id
+        identity.delete()
+        contact_touch(workspace=actor.workspace, contact_id=contact_id)
+
+
+def _live_contact(identity: Identity) -> Identity:
+    # A merge moves identities in the same transaction that hides the duplicate, but a
+    # reader that fetched the identity just before may hold the duplicate: follow it.
+    contact = identity.contact
+    hops = 0
+    while contact.merged_into_id and hops < 10:
+        contact = Contact.objects.get(pk=contact.merged_into_id)
+        hops += 1
+    identity.contact = contact
+    return identity
+
+
+def identity_resolve(
+    *,
+    workspace: Workspace,
+    platform: str,
+    external_id: str,
+    brand_account: BrandAccount | None = None,
+    handle: str = "",
+    display_name: str = "",
+    avatar_url: str = "",
+    profile: dict | None = None,
+) -> Identity:
+    """The identity of a platform user, with its contact, found or created; for ingest.
+
+    Idempotent and safe under concurrency: the unique constraint on ``(workspace,
+    platform, scope, external_id)`` decides between racing creators; a loser's savepoint
+    (with the contact it made) rolls back and it reads the winner's row. Profile fields
+    given non-empty update the identity when they changed (and the contact's name if it
+    had none), recording ``contact.updated``; a new person records ``contact.created``.
+    ``brand_account`` is the account the user was seen through: it scopes Messenger
+    PSIDs and Instagram IGSIDs, and is ignored for platforms with global ids.
+    """
+    if not external_id:
+        raise InvalidInput("An identity needs the platform's id.")
+    scope_key, brand_account = identity_scope(platform=platform, brand_account=brand_account)
+    lookup = {
+        "workspace": workspace,
+        "platform": platform,
+        "scope_key": scope_key,
+        "external_id": str(external_id),
+    }
+    fields = {
+        "handle": handle,
+        "display_name": display_name,
+        "avatar_url": avatar_url,
+        "profile": profile,
+    }
+    for _attempt in range(3):
+        identity = Identity.objects.select_related("contact").filter(**lookup).first()
+        if identity is not None:
+            return _identity_refresh(
+                workspace=workspace, identity=_live_contact(identity), **fields
+            )
+        adopted = _placeholder_adopt(
+            workspace=workspace, lookup=lookup, brand_account=brand_account, **fields
+        )
+        if adopted is not None:
+            return adopted
+        try:
+            with transaction.atomic():
+                contact = Contact(workspace=workspace, name=display_name or handle)
+                identity = Identity(
+                    contact=contact,
+                    brand_account=brand_account,
+                    handle=handle,
+                    handle_key=normalize.handle_key(handle),
+                    display_name=display_name,
+                    avatar_url=avatar_url,
+                    profile=profile or {},
+                    **lookup,
+                )
+                contact_denormalize(contact, identities=[identity])
+                contact.save()
+                identity.save()
+                contact = contact_fresh(contact.pk)
+                event_record(
+                    workspace=workspace, type="contact.created", data=contact_data(contact)
+                )
+                identity.contact = contact
+                return identity
+        except IntegrityError:
+            continue  # another worker created it first: read theirs
+    raise Conflict("The identity could not be resolved; retry.", code="identity_race")
+
+
+def _identity_refresh(*, workspace: Workspace, identity: Identity, **fields: Any) -> Identity:
+    if not _profile_apply(identity, **fields):
+        return identity
+    with transaction.atomic():
+        identity.save(
+            update_fields=["handle", "handle_key", "display_name", "avatar_url", "profile"]
+        )
+        contact = Contact.objects.select_for_update().get(pk=identity.contact_id)
+        if not contact.name and not contact.erased_at:
+            contact.name = identity.display_name or identity.handle
+        contact.updated_at = timezone.now()
+        contact_denormalize(contact)
+        contact.save()
+        contact = contact_fresh(contact.pk)
+        event_record(workspace=workspace, type="contact.updated", data=contact_data(contact))
+    identity.contact = contact
+    return identity
+
+
+def _placeholder_adopt(
+    *, workspace: Workspace, lookup: dict, brand_account: BrandAccount | None, **fields: Any
+) -> Identity | None:
+    key = normalize.handle_key(fields.get("handle"))
+    if not key:
+        return None
+    with transaction.atomic():
+        placeholder = (
+            Identity.objects.select_for_update()
+            .filter(
+                workspace=workspace,
+                platform=lookup["platform"],
+                scope_key="",
+                external_id=PLACEHOLDER_PREFIX + key,
+            )
+            .first()
+        )
+        if placeholder is None:
+            return None
+        placeholder.external_id = lookup["external_id"]
+        placeholder.scope_key = lookup["scope_key"]
+        placeholder.brand_account = brand_account
+        try:
+            with transaction.atomic():
+                placeholder.save(update_fields=["external_id", "scope_key", "brand_account"])
+        except IntegrityError:
+            return None  # the real identity exists after all; the caller reads it
+    placeholder = Identity.objects.select_related("contact").get(pk=placeholder.pk)
+    return _identity_refresh(workspace=workspace, identity=_live_contact(placeholder), **fields)

@@ -1,0 +1,81 @@
+"""The timeline: every message of every conversation of the contact, newest first."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+
+def test_timeline_spans_platforms_newest_first_with_conversation_and_platform(
+    ws, client, make_contact, make_brand_account, make_conversation
+):
+    contact = make_contact(name="Tim")
+    someone_else = make_contact(name="Other")
+    start = timezone.now() - timedelta(hours=5)
+    fb = make_conversation(contact, make_brand_account("facebook"), ["fb 1", "fb 2"], start=start)
+    wa = make_conversation(
+        contact,
+        make_brand_account("whatsapp"),
+        ["wa 1", "wa 2"],
+        start=start + timedelta(seconds=30),
+    )
+    make_conversation(someone_else, make_brand_account("x"), ["not Tim's"], start=start)
+
+    response = client.get(ws.url(f"contacts/{contact.pk}/timeline/"))
+
+    assert response.status_code == 200
+    items = response.json()["results"]
+    assert [i["text"] for i in items] == ["wa 2", "fb 2", "wa 1", "fb 1"]
+    assert [(i["conversation"], i["platform"]) for i in items[:2]] == [
+        (str(wa.pk), "whatsapp"),
+        (str(fb.pk), "facebook"),
+    ]
+    assert items[0]["author"]["type"] == "contact"
+    assert items[0]["direction"] == "inbound"
+
+
+def test_timeline_pages_through_everything_once(
+    ws, client, make_contact, make_brand_account, make_conversation
+):
+    contact = make_contact(name="Pager")
+    start = timezone.now() - timedelta(days=1)
+    for platform in ("facebook", "instagram", "telegram"):
+        texts = [f"{platform} {i}" for i in range(5)]
+        make_conversation(contact, make_brand_account(platform), texts, start=start)
+
+    seen, url = [], ws.url(f"contacts/{contact.pk}/timeline/?page_size=4")
+    while url:
+        page = client.get(url).json()
+        seen += [(i["created_at"], i["id"]) for i in page["results"]]
+        url = page["next"]
+
+    assert len(seen) == 15
+    assert len(set(seen)) == 15
+    assert seen == sorted(seen, reverse=True)
+
+
+def test_timeline_query_count_does_not_depend_on_the_page_size(
+    ws, client, make_contact, make_brand_account, make_conversation, django_assert_num_queries
+):
+    contact = make_contact(name="Counted")
+    for platform in ("facebook", "whatsapp", "x", "email"):
+        make_conversation(contact, make_brand_account(platform), [f"m{i}" for i in range(10)])
+    url = ws.url(f"contacts/{contact.pk}/timeline/")
+    client.get(url, {"page_size": 2})  # warm caches (content types, ...)
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as small:
+        assert len(client.get(url, {"page_size": 2}).json()["results"]) == 2
+    with django_assert_num_queries(len(small.captured_queries)):
+        assert len(client.get(url, {"page_size": 40}).json()["results"]) == 40
+    with django_assert_num_queries(len(small.captured_queries)):
+        assert len(client.get(url, {"page_size": 5}).json()["results"]) == 5
+
+
+def test_the_timeline_of_another_workspaces_contact_is_not_found(
+    ws, other_ws, client, make_contact
+):
+    theirs = make_contact(workspace=other_ws, name="Theirs")
+
+    assert client.get(ws.url(f"contacts/{theirs.pk}/timeline/")).status_code == 404
