@@ -24,11 +24,24 @@ install: $(BIN)/.installed
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
-## The embedded default: SQLite, in-memory channel layer, tasks run in-process, a demo workspace.
+## The embedded default: SQLite, in-memory channel layer, tasks run in-process, a demo
+## workspace whose brand accounts are played by the platform emulator, which feeds them
+## customer messages live; replies go back to the emulator.
+EMULATOR_PORT ?= 8025
+EMULATOR_URL := http://127.0.0.1:$(EMULATOR_PORT)
 run: migrate
 	$(BIN)/python manage.py demo_workspace
-	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/uvicorn config.asgi:application \
-		--host $(HOST) --port $(PORT) --no-access-log --lifespan off
+	$(BIN)/python manage.py demo_channels
+	@CAUSERIE_PUBLIC_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py run_emulator \
+		--port $(EMULATOR_PORT) --feed demo --interval 4 & EMULATOR=$$!; \
+	trap 'kill $$EMULATOR 2>/dev/null' EXIT INT TERM; \
+	DJANGO_SETTINGS_MODULE=config.settings.local \
+	CAUSERIE_PUBLIC_URL=http://$(HOST):$(PORT) \
+	CAUSERIE_GRAPH_API_URL=$(EMULATOR_URL) CAUSERIE_INSTAGRAM_API_URL=$(EMULATOR_URL) \
+	CAUSERIE_X_API_URL=$(EMULATOR_URL) CAUSERIE_TELEGRAM_API_URL=$(EMULATOR_URL) \
+	CAUSERIE_YOUTUBE_API_URL=$(EMULATOR_URL) \
+	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --no-access-log \
+		--lifespan off
 
 ## Tests: SQLite by default; PostgreSQL and Redis when DATABASE_URL and REDIS_URL are set.
 test: install
@@ -51,7 +64,8 @@ web: install
 		--bind $(HOST):$(PORT) --workers 2
 
 worker: install
-	DJANGO_SETTINGS_MODULE=config.settings.production $(BIN)/celery -A config worker -l info
+	DJANGO_SETTINGS_MODULE=config.settings.production $(BIN)/celery -A config worker -l info \
+		-Q celery,webhooks
 
 beat: install
 	DJANGO_SETTINGS_MODULE=config.settings.production $(BIN)/celery -A config beat -l info

@@ -133,6 +133,9 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 # With no broker, the embedded default runs every task in-process as it is queued.
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
+# Without a broker, run queued tasks in background threads rather than inline (see
+# crm.tasks.task_enqueue); the test settings run them inline for determinism.
+CAUSERIE_EAGER_TASKS_IN_THREADS = env.bool("CAUSERIE_EAGER_TASKS_IN_THREADS", default=True)
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -260,6 +263,8 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
+        # One line per outbound request is noise; failures are logged by the callers.
+        "httpx": {"level": "WARNING"},
     },
 }
 

@@ -13,6 +13,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Unit tests run tasks in-process; the fault-injection suite runs real workers instead.
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+CAUSERIE_EAGER_TASKS_IN_THREADS = False
 CAUSERIE_ALLOW_PRIVATE_WEBHOOK_URLS = True
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,

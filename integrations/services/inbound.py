@@ -10,6 +10,7 @@ from django.db import transaction
 from crm.actors import Actor
 from crm.exceptions import Conflict
 from crm.services.audit import audit_record
+from crm.tasks import task_enqueue
 
 from ..models import BrandAccount, InboundEvent
 
@@ -65,7 +66,7 @@ def inbound_processing_kick() -> None:
     def kick() -> None:
         if cache.add("causerie:inbound:kick", 1, timeout=KICK_INTERVAL_SECONDS):
             try:
-                process_inbound_events_task.delay()
+                task_enqueue(process_inbound_events_task)
             except Exception:
                 # The broker is down: the event is safely stored and beat's sweep will
                 # process it once the broker is back.
