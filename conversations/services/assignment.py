@@ -1,6 +1,7 @@
 """Automatic assignment: round robin per team, among available members, under a cap."""
 
-from django.db.models import Count
+from django.db.models import Count, F
+from django.utils import timezone
 
 from crm.models import Membership, Team
 from crm.scopes import ROLE_ADMIN, ROLE_AGENT, ROLE_OWNER
@@ -79,3 +80,39 @@ def conversation_auto_assign(*, conversation: Conversation) -> bool:
     Conversation.objects.filter(pk=conversation.pk).update(assignee=member)
     team_assignment_advance(team=team, member=member)
     return True
+
+
+def team_queue_drain(*, team: Team, limit: int = 20) -> list:
+    """Give the team's queued (unassigned, open or pending) conversations to free members.
+
+    Called when places may have freed up (a conversation resolved, snoozed or handed
+    over). The customer waiting longest goes first. Returns the ids it assigned; the
+    caller records their events. Rows another transaction holds are skipped
+    (``skip_locked``): this runs with the team's lock held, and an ingest holding a
+    conversation may be waiting for that lock, so waiting here could deadlock; a skipped
+    conversation is assigned by its own transaction.
+    """
+    if not team.auto_assign:
+        return []
+    assigned = []
+    for _ in range(limit):
+        member = team_next_assignee(team=team)
+        if member is None:
+            break
+        queued = (
+            Conversation.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(
+                workspace_id=team.workspace_id,
+                team=team,
+                assignee__isnull=True,
+                status__in=ACTIVE_STATUSES,
+            )
+            .order_by(F("waiting_since").asc(nulls_last=True), "created_at", "pk")
+            .first()
+        )
+        if queued is None:
+            break
+        Conversation.objects.filter(pk=queued.pk).update(assignee=member, updated_at=timezone.now())
+        team_assignment_advance(team=team, member=member)
+        assigned.append(queued.pk)
+    return assigned

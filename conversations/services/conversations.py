@@ -26,7 +26,7 @@ from ..models import (
 from ..representations import conversation_data
 from ..selectors import conversation_visibility
 from ..sla import business_seconds
-from .assignment import conversation_auto_assign
+from .assignment import conversation_auto_assign, team_queue_drain
 
 UNSET: Any = object()
 BULK_LIMIT = 500
@@ -144,14 +144,25 @@ def _lock(workspace: Workspace, ids: Sequence) -> list[Conversation]:
     )
 
 
-def _event_data(conversations: Sequence[Conversation]) -> list[tuple[str, dict]]:
-    fresh = (
-        Conversation.objects.filter(pk__in=[c.pk for c in conversations])
+def _drain_teams(conversations: Sequence[Conversation]) -> list:
+    """Let auto-assigning teams of changed conversations hand out freed places."""
+    drained: list = []
+    teams = {c.team_id: c.team for c in conversations if c.team_id and c.team.auto_assign}
+    for _, team in sorted(teams.items(), key=lambda item: str(item[0])):
+        drained.extend(team_queue_drain(team=team))
+    return drained
+
+
+def _event_data(conversations: Sequence, extra_ids: Sequence = ()) -> list[tuple[str, dict]]:
+    ids = list(dict.fromkeys([c.pk for c in conversations] + list(extra_ids)))
+    fresh = {
+        c.pk: c
+        for c in Conversation.objects.filter(pk__in=ids)
         .select_related("contact")
         .prefetch_related("labels")
-        .order_by("pk")
-    )
-    return [("conversation.updated", conversation_data(c)) for c in fresh]
+    }
+    # In the order of the changes: the changed conversations, then those assigned after.
+    return [("conversation.updated", conversation_data(fresh[pk])) for pk in ids]
 
 
 @transaction.atomic
@@ -169,7 +180,8 @@ def conversation_update(
     if locked is None:
         raise NotFound("No such conversation.")
     if _apply(locked, changes, now=now):
-        events_record(workspace=actor.workspace, items=_event_data([locked]))
+        drained = _drain_teams([locked])
+        events_record(workspace=actor.workspace, items=_event_data([locked], drained))
     return locked
 
 
@@ -203,7 +215,8 @@ def conversations_bulk_update(
         raise NotFound("Some conversations do not exist.", details={"ids": missing})
     locked = _lock(actor.workspace, ids)
     changed = [c for c in locked if _apply(c, changes, now=now)]
-    events_record(workspace=actor.workspace, items=_event_data(changed))
+    drained = _drain_teams(changed)
+    events_record(workspace=actor.workspace, items=_event_data(changed, drained))
     return locked
 
 

@@ -10,7 +10,7 @@ from contacts.models import Contact
 from conversations.models import Conversation
 from conversations.services.conversations import ConversationChanges, conversation_update
 from conversations.services.messages import message_ingest_inbound
-from crm.models import Membership, Team
+from crm.models import Event, Membership, Team
 from crm.services.workspaces import team_create
 from tests.conversations.conftest import Inbox
 
@@ -51,13 +51,18 @@ def test_the_cap_leaves_the_overflow_unassigned_until_someone_frees_up(ws, inbox
     conversations = [inbox.conversation(team=team) for _ in range(3)]
 
     assert [c.assignee_id for c in conversations] == [members[0].pk, members[1].pk, None]
-    # Resolving frees a place; the next arrival gets it.
+    # Resolving frees a place: the queued conversation gets it at once, with its event.
     conversation_update(
         actor=ws.owner_actor,
         conversation=conversations[0],
         changes=ConversationChanges(status="resolved"),
     )
-    assert inbox.conversation(team=team).assignee_id == members[0].pk
+    conversations[2].refresh_from_db()
+    assert conversations[2].assignee_id == members[0].pk
+    last = Event.objects.filter(workspace=ws.workspace).order_by("-seq").first()
+    assert (last.type, last.data["id"]) == ("conversation.updated", str(conversations[2].pk))
+    # Everyone is full again: the next arrival waits.
+    assert inbox.conversation(team=team).assignee_id is None
 
 
 def test_routing_to_a_team_assigns_and_manual_assignment_wins(ws, inbox):

@@ -148,6 +148,13 @@ def test_q_searches_message_text(ws, client, inbox):
     assert _ids(client.get(ws.url("conversations/?q=PARCEL arrived"))) == [str(match.pk)]
 
 
+# The API key (with its workspace), the page (with each row's contact), the page's labels.
+QUERIES_PER_INBOX_PAGE = 3
+# A member's token: the token, the membership (with the workspace), the page, the labels;
+# the team restriction is a subquery of the page query.
+QUERIES_PER_INBOX_PAGE_FOR_A_MEMBER = 4
+
+
 def test_the_number_of_queries_does_not_grow_with_the_page(
     ws, client, inbox, django_assert_num_queries
 ):
@@ -158,18 +165,31 @@ def test_the_number_of_queries_does_not_grow_with_the_page(
         _update(ws, conversation, team=team, labels=labels[: i % 3 + 1])
     client.get(ws.url("conversations/?page_size=1"))  # warm the credential caches
 
-    def count(page_size):
-        from django.db import connection
-        from django.test.utils import CaptureQueriesContext
-
-        with CaptureQueriesContext(connection) as queries:
+    for page_size in (5, 30):
+        with django_assert_num_queries(QUERIES_PER_INBOX_PAGE):
             response = client.get(ws.url(f"conversations/?status=open&page_size={page_size}"))
         assert len(response.json()["results"]) == page_size
-        return len(queries)
-
-    small, large = count(5), count(30)
-    assert small == large
-    with django_assert_num_queries(small):
+    with django_assert_num_queries(QUERIES_PER_INBOX_PAGE):
         client.get(ws.url(f"conversations/?status=open&team={team.pk}&page_size=20"))
-    with django_assert_num_queries(small):
+    with django_assert_num_queries(QUERIES_PER_INBOX_PAGE):
         client.get(ws.url("conversations/?page_size=25&q=Hello"))
+
+
+def test_a_restricted_agents_inbox_also_costs_a_fixed_number_of_queries(
+    ws, inbox, django_assert_num_queries
+):
+    from crm.models import Workspace
+    from tests.conftest import client_with
+
+    Workspace.objects.filter(pk=ws.workspace.pk).update(agents_see_only_their_teams=True)
+    agent, token = ws.add_member("agent")
+    team = team_create(actor=ws.owner_actor, name="Support", member_ids=[agent.pk])
+    for i in range(12):
+        _update(ws, inbox.conversation(ago=timedelta(minutes=i)), team=team)
+    client = client_with(token)
+    client.get(ws.url("conversations/?page_size=1"))
+
+    for page_size in (3, 12):
+        with django_assert_num_queries(QUERIES_PER_INBOX_PAGE_FOR_A_MEMBER):
+            response = client.get(ws.url(f"conversations/?page_size={page_size}"))
+        assert len(response.json()["results"]) == page_size
