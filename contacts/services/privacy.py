@@ -4,9 +4,11 @@ Erasure keeps the rows that reports count (the contact, its conversations, their
 messages, with every timestamp and direction) and removes what identifies or was written
 by the person: contact fields, identities, notes about them, the texts, attachments,
 edit history and reactions they authored, conversation subjects and previews, and the
-copies of all that in the event log, merge records and stored idempotent responses.
+copies of all that in the event log, merge records, stored idempotent responses and
+the raw webhook bodies that name them.
 """
 
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -161,6 +163,14 @@ def contact_erase(*, actor: Actor, contact: Contact) -> Contact:
             erased_at=now,
             updated_at=now,
         )
+        platform_ids = {
+            value
+            for pair in Identity.objects.filter(contact_id__in=person).values_list(
+                "external_id", "handle"
+            )
+            for value in pair
+            if value and len(value) >= 3
+        }
         identities = Identity.objects.filter(contact_id__in=person).delete()[0]
         # Notes are kept as rows (how often the team wrote about them) without the text.
         notes = Note.objects.filter(contact_id__in=person).update(text=ERASED)
@@ -195,6 +205,7 @@ def contact_erase(*, actor: Actor, contact: Contact) -> Contact:
             message_ids=[str(pk) for pk in message_ids],
         )
         _idempotent_responses_scrub(contact_ids=[str(pk) for pk in person])
+        raw = _inbound_events_scrub(conversation_ids=conversation_ids, values=platform_ids)
 
         audit_record(
             actor=actor,
@@ -207,6 +218,7 @@ def contact_erase(*, actor: Actor, contact: Contact) -> Contact:
                 "notes": notes,
                 "messages": messages,
                 "conversations": len(conversation_ids),
+                "raw_events": raw,
             },
         )
         event_record(workspace=actor.workspace, type="contact.erased", data={"id": str(contact.pk)})
@@ -262,6 +274,35 @@ def _idempotent_responses_scrub(*, contact_ids: list[str]) -> None:
     IdempotencyRecord.objects.filter(
         Q(response_body__id__in=contact_ids) | Q(response_body__contact__id__in=contact_ids)
     ).update(response_body={"erased": True})
+
+
+def _inbound_events_scrub(*, conversation_ids: list, values: set[str]) -> int:
+    """Empty the stored raw webhook bodies that name the person; their count.
+
+    Raw bodies are kept for replay, and hold the person's ids, names and words. Only
+    processed ones are emptied (a pending one still has to become a message); the body's
+    hash stays, so a redelivery of the same event is still recognised and ignored.
+    """
+    from conversations.models import Conversation
+    from integrations.models import InboundEvent
+
+    if not values or not conversation_ids:
+        return 0
+    conversations = Conversation.objects.filter(pk__in=conversation_ids)
+    accounts = {c.brand_account_id for c in conversations if c.brand_account_id}
+    since = min(c.created_at for c in conversations) - timedelta(days=1)
+    needles = [value.encode() for value in values]
+    emptied = []
+    candidates = InboundEvent.objects.filter(
+        brand_account_id__in=accounts, status="processed", received_at__gte=since
+    ).values_list("pk", "body")
+    for pk, body in candidates.iterator(chunk_size=500):
+        body = bytes(body)
+        if any(needle in body for needle in needles):
+            emptied.append(pk)
+    for chunk in _chunks(emptied):
+        InboundEvent.objects.filter(pk__in=chunk).update(body=b"{}", headers={}, error="")
+    return len(emptied)
 
 
 def _chunks(items: list, size: int = 500):

@@ -1,5 +1,6 @@
 """Data subject access (export) and erasure."""
 
+import hashlib
 import json
 
 import pytest
@@ -26,6 +27,7 @@ PERSONAL = (
 @pytest.fixture
 def person(ws, make_contact, make_brand_account, make_conversation):
     from conversations.models import Message, MessageEdit, Reaction
+    from integrations.models import InboundEvent
 
     page = make_brand_account("facebook")
     contact = make_contact(
@@ -79,6 +81,18 @@ def person(ws, make_contact, make_brand_account, make_conversation):
         author_name="Agent Smith",
         text="We are on it",
     )
+    raw = json.dumps(
+        {"entry": [{"messaging": [{"sender": {"id": "psid-elodie"}, "message": {"text": "hi"}}]}]}
+    ).encode()
+    for body, status in ((raw, "processed"), (b'{"sender": "someone-else"}', "processed")):
+        InboundEvent.objects.create(
+            workspace=ws.workspace,
+            brand_account=page,
+            platform="facebook",
+            body=body,
+            body_sha256=hashlib.sha256(body).hexdigest(),
+            status=status,
+        )
     return contact
 
 
@@ -173,6 +187,11 @@ def test_erase_leaves_no_personal_trace_but_keeps_counts_and_timings(ws, client,
     audit = AuditLogEntry.objects.get(action="contact.erased")
     assert audit.details["contacts"] == 2
     assert audit.details["messages"] == 1
+    from integrations.models import InboundEvent
+
+    bodies = sorted(bytes(b) for b in InboundEvent.objects.values_list("body", flat=True))
+    assert bodies == [b'{"sender": "someone-else"}', b"{}"]
+    assert audit.details["raw_events"] == 1
     # Nothing personal anywhere in the database rows that hold text about them.
     dump = json.dumps(
         [
