@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Exists, F, Func, OuterRef, Q, QuerySet, TextField
+from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, QuerySet
 
 from crm.actors import Actor
-from crm.exceptions import NotFound
+from crm.exceptions import InvalidInput, NotFound
 from crm.models import Membership, Team
 from crm.scopes import ROLE_ADMIN, ROLE_AGENT, ROLE_OWNER
 
@@ -97,9 +97,13 @@ def _base(actor: Actor) -> QuerySet[Conversation]:
 
 
 class _TextMatches(Func):
-    """``(tsvector_en || tsvector_fr) @@ (tsquery_en || tsquery_fr)`` over unaccented text."""
+    """``(tsvector_en || tsvector_fr) @@ (tsquery_en || tsquery_fr)`` over unaccented text.
 
-    output_field = TextField()
+    The same expression as the ``msg_text_search`` index of migration 0002, so that the
+    planner can use it. A word matches when its English or its French stem does.
+    """
+
+    output_field = BooleanField()
     conditional = True
 
     def __init__(self, expression, query: str):
@@ -132,8 +136,6 @@ def _parse_uuid(value: str, name: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError as exc:
-        from crm.exceptions import InvalidInput
-
         raise InvalidInput(
             f"{name} is an id.", details={name: [f"{value!r} is not a valid id."]}
         ) from exc
@@ -239,6 +241,7 @@ def message_list(*, actor: Actor, conversation: Conversation) -> QuerySet[Messag
 
 
 def message_get(*, actor: Actor, conversation: Conversation, message_id) -> Message:
+    """One message of a conversation the caller already fetched for ``actor``, or NotFound."""
     try:
         pk = uuid.UUID(str(message_id))
     except ValueError as exc:
@@ -250,10 +253,12 @@ def message_get(*, actor: Actor, conversation: Conversation, message_id) -> Mess
 
 
 def label_list(*, actor: Actor) -> QuerySet[Label]:
+    """The workspace's labels."""
     return Label.objects.filter(workspace=actor.workspace)
 
 
 def label_get(*, actor: Actor, label_id) -> Label:
+    """One label of the workspace, or NotFound."""
     label = label_list(actor=actor).filter(pk=label_id).first()
     if label is None:
         raise NotFound("No such label.")
@@ -261,10 +266,12 @@ def label_get(*, actor: Actor, label_id) -> Label:
 
 
 def canned_response_list(*, actor: Actor) -> QuerySet[CannedResponse]:
+    """The workspace's canned responses."""
     return CannedResponse.objects.filter(workspace=actor.workspace)
 
 
 def canned_response_get(*, actor: Actor, canned_response_id) -> CannedResponse:
+    """One canned response of the workspace, or NotFound."""
     canned = canned_response_list(actor=actor).filter(pk=canned_response_id).first()
     if canned is None:
         raise NotFound("No such canned response.")
@@ -272,9 +279,7 @@ def canned_response_get(*, actor: Actor, canned_response_id) -> CannedResponse:
 
 
 def assignable_member_get(*, actor: Actor, member_id) -> Membership:
-    """A member who may be given conversations (owners, admins, agents)."""
-    from crm.exceptions import InvalidInput
-
+    """A member who may be given conversations (owners, admins, agents), or InvalidInput."""
     member = Membership.objects.filter(workspace=actor.workspace, pk=member_id).first()
     if member is None:
         raise InvalidInput("No such member.", details={"assignee": ["Unknown member."]})

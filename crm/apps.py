@@ -7,3 +7,4 @@ class CrmConfig(AppConfig):
 
     def ready(self) -> None:
         from . import realtime  # noqa: F401  (connects the event-log publisher)
+        from .webhooks import dispatch, tasks  # noqa: F401  (the webhook dispatcher, its tasks)

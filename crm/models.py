@@ -249,3 +249,7 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.principal}: {self.key}"
+
+
+# Outbound webhooks live in their own module; importing them here registers them.
+from .models_webhooks import WebhookDelivery, WebhookSubscription  # noqa: E402, F401

@@ -157,7 +157,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=180),
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Outbound webhooks have a queue of their own: a backlog of slow endpoints never delays
+# inbound events or replies. Workers serve it with ``-Q celery,webhooks`` (see README).
+CELERY_TASK_ROUTES = {"crm.*webhook*": {"queue": "webhooks"}}
 CELERY_BEAT_SCHEDULE: dict = {
+    # Webhook retries that are due, and subscriptions behind the event log, every 5 s.
+    "webhooks-sweep": {"task": "crm.sweep_webhooks", "schedule": 5.0},
     # Snoozed conversations reopen within a minute of their time (https://crontab.guru/#*_*_*_*_*).
     "conversations-wake-snoozed": {
         "task": "conversations.wake_snoozed_conversations",

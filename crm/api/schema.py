@@ -46,12 +46,15 @@ class CauserieAutoSchema(AutoSchema):
         scopes = getattr(self.view, "required_scopes", None) or {}
         return scopes.get(self.method)
 
-    def get_description(self):
-        description = super().get_description() or ""
+    def get_operation(self, *args, **kwargs):
+        # Added here rather than in get_description: ``extend_schema(description=...)``
+        # replaces get_description, which would drop the scope from those operations.
+        operation = super().get_operation(*args, **kwargs)
         scope = self.required_scope()
-        if scope:
-            description = f"{description}\n\nRequired scope: `{scope}`.".strip()
-        return description
+        if operation is not None and scope:
+            description = operation.get("description") or ""
+            operation["description"] = f"{description}\n\nRequired scope: `{scope}`.".strip()
+        return operation
 
     def get_auth(self):
         auth = super().get_auth()

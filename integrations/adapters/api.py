@@ -35,24 +35,26 @@ The tool answers 2xx, optionally with ``{"id": "<its message id>"}``.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
-import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
+from crm.webhooks.signing import (  # noqa: F401  (re-exported: one implementation)
+    TOLERANCE_SECONDS,
+    secret_key,
+    sign,
+    signed_headers,
+    verify_signature,
+)
+
 from . import _http
 from ._payload import (
     as_dict,
     credential,
     from_iso,
-    header,
     load_object,
     opt_dict,
     opt_int,
@@ -77,7 +79,6 @@ from .base import (
     SendResult,
 )
 
-TOLERANCE_SECONDS = 300
 _TYPES = frozenset(EventType) - {EventType.STATUS_SENT, EventType.TYPING}
 _STATUSES = {
     EventType.RECEIPT_DELIVERED: DeliveryStatus.DELIVERED,
@@ -86,59 +87,6 @@ _STATUSES = {
 }
 _KINDS = frozenset(ConversationKind)
 _ATTACHMENT_KINDS = frozenset(AttachmentKind)
-
-
-def secret_key(secret: str) -> bytes:
-    """The HMAC key of a Standard Webhooks secret (``whsec_`` + base64)."""
-    encoded = secret.removeprefix("whsec_")
-    try:
-        return base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        return secret.encode("utf-8")
-
-
-def sign(secret: str, msg_id: str, timestamp: int | str, body: bytes) -> str:
-    """The ``webhook-signature`` value (``v1,<base64>``) of one message."""
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode("ascii")
-
-
-def verify_signature(
-    secret: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    now: float | None = None,
-    tolerance: int = TOLERANCE_SECONDS,
-) -> bool:
-    """Check the Standard Webhooks headers of a request (any listed ``v1`` signature)."""
-    msg_id = header(headers, "webhook-id")
-    timestamp = header(headers, "webhook-timestamp")
-    signatures = header(headers, "webhook-signature")
-    if not msg_id or not timestamp or not signatures or not timestamp.isdigit():
-        return False
-    current = time.time() if now is None else now
-    if abs(current - int(timestamp)) > tolerance:
-        return False  # Replay protection.
-    expected = sign(secret, msg_id, timestamp, bytes(body)).encode("ascii")
-    return any(
-        hmac.compare_digest(expected, candidate.encode("utf-8", "surrogateescape"))
-        for candidate in signatures.split()
-        if candidate.startswith("v1,")
-    )
-
-
-def signed_headers(
-    secret: str, msg_id: str, body: bytes, *, timestamp: int | None = None
-) -> dict[str, str]:
-    """The three Standard Webhooks headers for ``body``."""
-    ts = int(time.time()) if timestamp is None else timestamp
-    return {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(ts),
-        "webhook-signature": sign(secret, msg_id, ts, body),
-    }
 
 
 def _attachment(raw: Any, where: str) -> Attachment:

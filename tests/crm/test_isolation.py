@@ -74,6 +74,20 @@ def contact_victims(victim):
     return {"contact_id": contact.pk, "identity_id": identity.pk, "attribute_id": attribute.pk}
 
 
+def webhook_victims(victim):
+    """A webhook subscription of the victim with one logged delivery."""
+    from crm.models import WebhookDelivery
+    from crm.services.events import event_record
+    from crm.webhooks.services import webhook_create
+
+    hook = webhook_create(actor=victim.owner_actor, url="http://127.0.0.1:9/victim").subscription
+    event = event_record(workspace=victim.workspace, type="contact.created", data={})
+    delivery = WebhookDelivery.objects.create(
+        workspace=victim.workspace, subscription=hook, event=event, msg_id="msg_v", attempt=1
+    )
+    return {"webhook_id": hook.pk, "delivery_id": delivery.pk}
+
+
 def victim_objects(victim):
     """One real object of the victim workspace per path parameter name."""
     member, _ = victim.add_member("agent")
@@ -100,6 +114,7 @@ def victim_objects(victim):
         "team_id": team.pk,
         "api_key_id": victim.api_key.pk,
         **conversation_victims(victim),
+        **webhook_victims(victim),
         **contact_victims(victim),
     }
 
