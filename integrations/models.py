@@ -35,6 +35,21 @@ class BrandAccount(WorkspaceOwned):
     status = models.CharField(max_length=16, choices=STATUS_CHOICES, default="active")
     last_error = models.TextField(blank=True)
     credentials = EncryptedJSONField(default=dict)
+    # Where polling resumes (Telegram getUpdates offset, YouTube watermark).
+    poll_cursor = models.JSONField(default=dict, blank=True)
+    # History backfill: progress shown on the account, resumable page by page.
+    BACKFILL_CHOICES = [
+        ("idle", "Idle"),
+        ("running", "Running"),
+        ("done", "Done"),
+        ("failed", "Failed"),
+    ]
+    backfill_status = models.CharField(max_length=16, choices=BACKFILL_CHOICES, default="idle")
+    backfill_cursor = models.JSONField(default=dict, blank=True)
+    backfill_items = models.PositiveIntegerField(default=0)
+    backfill_started_at = models.DateTimeField(null=True, blank=True)
+    backfill_finished_at = models.DateTimeField(null=True, blank=True)
+    backfill_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

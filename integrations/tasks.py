@@ -36,3 +36,43 @@ def sweep_stale_sends_task() -> int:
     from .services.outbound import outbound_stale_sweep
 
     return outbound_stale_sweep()
+
+
+@shared_task(name="integrations.poll_brand_accounts", ignore_result=True)
+def poll_brand_accounts_task() -> int:
+    """Poll every active polling account once (Telegram getUpdates, YouTube comments)."""
+    from .models import BrandAccount
+    from .services.polling import account_polls, brand_account_poll
+
+    stored = 0
+    for account in BrandAccount.objects.filter(
+        status="active", platform__in=("telegram", "youtube")
+    ):
+        if account_polls(account):
+            stored += brand_account_poll(account_id=account.pk)
+    return stored
+
+
+@shared_task(
+    bind=True,
+    name="integrations.backfill_brand_account",
+    acks_late=True,
+    ignore_result=True,
+    max_retries=10,
+)
+def backfill_brand_account_task(self, *, account_id: str) -> None:
+    """Walk an account's history page by page, resuming from its stored cursor."""
+    import time
+
+    from .adapters import RateLimited
+    from .services.polling import brand_account_backfill_step
+
+    started = time.monotonic()
+    try:
+        while brand_account_backfill_step(account_id=account_id):
+            if time.monotonic() - started > 20:
+                # Hand over to a fresh task: a long history never pins one worker.
+                backfill_brand_account_task.delay(account_id=account_id)
+                return
+    except RateLimited as exc:
+        raise self.retry(countdown=exc.retry_after_seconds or 60, exc=exc) from exc

@@ -13,6 +13,11 @@ workspace_urlpatterns = [
         views.BrandAccountDetailApi.as_view(),
         name="brand-account-detail",
     ),
+    path(
+        "brand-accounts/<uuid:brand_account_id>/backfill/",
+        views.BrandAccountBackfillApi.as_view(),
+        name="brand-account-backfill",
+    ),
     path("inbound-events/", views.InboundEventListApi.as_view(), name="inbound-event-list"),
     path(
         "inbound-events/<uuid:inbound_event_id>/replay/",

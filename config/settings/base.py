@@ -168,15 +168,15 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "conversations.wake_snoozed_conversations",
         "schedule": 60.0,
     },
-    # Queued conversations go to members who became available (https://crontab.guru/#*_*_*_*_*).
-    "conversations-assign-queued": {
-        "task": "conversations.assign_queued_conversations",
-        "schedule": 60.0,
-    },
     # Replies whose send was interrupted by a dying worker are failed, never resent.
     "integrations-sweep-stale-sends": {
         "task": "integrations.sweep_stale_sends",
         "schedule": 60.0,
+    },
+    # Polling platforms (Telegram without a webhook, YouTube comments).
+    "integrations-poll-brand-accounts": {
+        "task": "integrations.poll_brand_accounts",
+        "schedule": 10.0,
     },
     # Inbound events whose retry is due, or whose after-commit kick was lost.
     "integrations-process-inbound-events": {

@@ -15,6 +15,13 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CAUSERIE_EAGER_TASKS_IN_THREADS = False
 CAUSERIE_ALLOW_PRIVATE_WEBHOOK_URLS = True
+# Tests never reach the real platforms: anything not pointed at the emulator is refused at
+# once by the discard port.
+CAUSERIE_GRAPH_API_URL = "http://127.0.0.1:9"
+CAUSERIE_INSTAGRAM_API_URL = "http://127.0.0.1:9"
+CAUSERIE_X_API_URL = "http://127.0.0.1:9"
+CAUSERIE_TELEGRAM_API_URL = "http://127.0.0.1:9"
+CAUSERIE_YOUTUBE_API_URL = "http://127.0.0.1:9"
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {

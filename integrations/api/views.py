@@ -17,6 +17,17 @@ from ..selectors import (
 )
 from ..services import brand_accounts as svc
 from ..services.inbound import inbound_event_replay
+from ..services.polling import brand_account_backfill_start
+
+
+class BackfillOutputSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        source="backfill_status", choices=["idle", "running", "done", "failed"]
+    )
+    items = serializers.IntegerField(source="backfill_items", help_text="Items fetched so far.")
+    started_at = serializers.DateTimeField(source="backfill_started_at", allow_null=True)
+    finished_at = serializers.DateTimeField(source="backfill_finished_at", allow_null=True)
+    error = serializers.CharField(source="backfill_error", allow_blank=True)
 
 
 class BrandAccountOutputSerializer(serializers.Serializer):
@@ -27,6 +38,7 @@ class BrandAccountOutputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["active", "error", "disabled"])
     webhook_url = serializers.URLField(help_text="The absolute URL the platform must call.")
     last_error = serializers.CharField(allow_blank=True)
+    backfill = BackfillOutputSerializer(source="*", help_text="Progress of the history backfill.")
     created_at = serializers.DateTimeField()
 
 
@@ -111,6 +123,23 @@ class BrandAccountDetailApi(WorkspaceApi):
         account = brand_account_get(workspace=self.workspace, brand_account_id=brand_account_id)
         svc.brand_account_delete(actor=self.actor, account=account)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BrandAccountBackfillApi(WorkspaceApi):
+    """Pull the account's recent history from the platform (where its API allows it)."""
+
+    required_scopes = {"POST": ADMIN}
+
+    @extend_schema(
+        operation_id="brand_accounts_backfill",
+        request=None,
+        responses={202: BrandAccountOutputSerializer},
+        tags=["brand-accounts"],
+    )
+    def post(self, request, workspace, brand_account_id):
+        account = brand_account_get(workspace=self.workspace, brand_account_id=brand_account_id)
+        account = brand_account_backfill_start(actor=self.actor, account=account)
+        return Response(BrandAccountOutputSerializer(account).data, status=status.HTTP_202_ACCEPTED)
 
 
 class InboundEventOutputSerializer(serializers.Serializer):

@@ -24,6 +24,15 @@ def brand_account_data(account: BrandAccount) -> dict[str, Any]:
         "status": account.status,
         "webhook_url": account.webhook_url,
         "last_error": account.last_error,
+        "backfill": {
+            "status": account.backfill_status,
+            "items": account.backfill_items,
+            "started_at": account.backfill_started_at
+            and account.backfill_started_at.isoformat().replace("+00:00", "Z"),
+            "finished_at": account.backfill_finished_at
+            and account.backfill_finished_at.isoformat().replace("+00:00", "Z"),
+            "error": account.backfill_error,
+        },
         "created_at": account.created_at.isoformat().replace("+00:00", "Z"),
     }
 
@@ -55,9 +64,19 @@ def _save(account: BrandAccount) -> None:
 
 @transaction.atomic
 def brand_account_create(
-    *, actor: Actor, platform: str, name: str, external_id: str, credentials: dict
+    *,
+    actor: Actor,
+    platform: str,
+    name: str,
+    external_id: str,
+    credentials: dict,
+    backfill: bool = True,
 ) -> BrandAccount:
-    """Connect a platform account with its credentials (encrypted at rest)."""
+    """Connect a platform account with its credentials (encrypted at rest).
+
+    Where the platform has a history API, connecting also starts the backfill of the
+    recent history, unless ``backfill`` is False.
+    """
     if platform not in PLATFORMS:
         raise InvalidInput("Unknown platform.", details={"platform": [f"{platform!r}"]})
     _credentials_validate(platform, credentials)
@@ -84,6 +103,11 @@ def brand_account_create(
     event_record(
         workspace=actor.workspace, type="brand_account.updated", data=brand_account_data(account)
     )
+    from .polling import account_supports_backfill, brand_account_backfill_start
+
+    if backfill and account_supports_backfill(account):
+        # Connecting an account brings its recent history in, not only what comes next.
+        account = brand_account_backfill_start(actor=actor, account=account)
     return account
 
 

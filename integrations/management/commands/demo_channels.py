@@ -34,5 +34,7 @@ class Command(BaseCommand):
                 name=name,
                 external_id=external_id,
                 credentials=credentials,
+                # The emulated platforms hold no history for the demo accounts.
+                backfill=False,
             )
             self.stdout.write(f"connected {platform}: {name}")
