@@ -168,6 +168,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "conversations.wake_snoozed_conversations",
         "schedule": 60.0,
     },
+    # Queued conversations go to members who became available (https://crontab.guru/#*_*_*_*_*).
+    "conversations-assign-queued": {
+        "task": "conversations.assign_queued_conversations",
+        "schedule": 60.0,
+    },
     # Replies whose send was interrupted by a dying worker are failed, never resent.
     "integrations-sweep-stale-sends": {
         "task": "integrations.sweep_stale_sends",

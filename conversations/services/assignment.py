@@ -116,3 +116,45 @@ def team_queue_drain(*, team: Team, limit: int = 20) -> list:
         team_assignment_advance(team=team, member=member)
         assigned.append(queued.pk)
     return assigned
+
+
+def team_queues_drain_all(*, limit_per_team: int = 50) -> int:
+    """Assign queued conversations of every auto-assigning team; return how many.
+
+    Run by Celery beat, so that places freed outside the conversation workflow (a member
+    back from a break, a cap raised) are used within a minute. One transaction per team.
+    """
+    from django.db import transaction
+
+    team_ids = (
+        Conversation.objects.filter(
+            assignee__isnull=True, status__in=ACTIVE_STATUSES, team__auto_assign=True
+        )
+        .values_list("team_id", flat=True)
+        .distinct()
+    )
+    assigned = 0
+    for team in Team.objects.filter(pk__in=list(team_ids)).select_related("workspace"):
+        with transaction.atomic():
+            ids = team_queue_drain(team=team, limit=limit_per_team)
+            if ids:
+                _record_assigned(team=team, conversation_ids=ids)
+            assigned += len(ids)
+    return assigned
+
+
+def _record_assigned(*, team: Team, conversation_ids: list) -> None:
+    from crm.services.events import events_record
+
+    from ..representations import conversation_data
+
+    fresh = {
+        c.pk: c
+        for c in Conversation.objects.filter(pk__in=conversation_ids)
+        .select_related("contact")
+        .prefetch_related("labels")
+    }
+    events_record(
+        workspace=team.workspace,
+        items=[("conversation.updated", conversation_data(fresh[pk])) for pk in conversation_ids],
+    )

@@ -146,3 +146,27 @@ def test_concurrent_arrivals_are_shared_fairly(make_workspace):
     counts = _assignees(team)
     assert counts[None] == 0
     assert {counts[m.pk] for m in members} == {5}
+
+
+def test_beat_hands_the_queue_to_a_member_back_from_a_break(ws, inbox):
+    from conversations.tasks import assign_queued_conversations_task
+
+    team, members = _team(ws, agents=1)
+    Membership.objects.filter(pk=members[0].pk).update(is_available=False)
+    queued = [inbox.conversation(team=team) for _ in range(2)]
+    assert all(c.assignee_id is None for c in queued)
+    assert assign_queued_conversations_task() == 0
+
+    Membership.objects.filter(pk=members[0].pk).update(is_available=True)
+
+    assert assign_queued_conversations_task() == 2
+    assert _assignees(team) == {members[0].pk: 2}
+    last = Event.objects.filter(workspace=ws.workspace).order_by("-seq").first()
+    assert last.data["assignee"] == str(members[0].pk)
+
+
+def test_the_beat_schedule_assigns_queued_conversations():
+    from django.conf import settings
+
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "conversations.assign_queued_conversations" in tasks
