@@ -15,7 +15,12 @@ Conventions that every adapter follows:
   them, so an event stored under one tenant never creates data in another. The view uses
   ``Adapter.account_ids`` to route a shared callback to every addressed account.
 * ``send`` raises ``RateLimited``, ``TransientError``, ``PolicyError`` or ``AuthError``;
-  callers retry the first two with backoff and never retry the last two.
+  callers retry the first two with backoff and never retry the last two. ``poll`` and
+  ``history`` raise the same errors, mapped the same way.
+* ``history`` reads the account's recent past through the platform's API and returns
+  webhook-shaped bodies (or polled items) that ``parse`` accepts, so a backfilled item has
+  the thread and idempotency keys of the same item delivered by webhook and ingest stays
+  one path. Platforms without such an API raise ``HistoryUnavailable``.
 """
 
 from __future__ import annotations
@@ -221,10 +226,12 @@ class HandshakeResponse:
 
 @dataclass(frozen=True, kw_only=True)
 class PollResult:
-    """One page of a polling platform.
+    """One page of a polling platform, or of an account's history.
 
     ``raw_items`` are JSON bodies that ``parse`` accepts, one per item; ``next_cursor`` is
-    stored with them in the same transaction; ``quota_used`` counts platform quota units.
+    stored with them in the same transaction; ``quota_used`` counts platform quota units
+    (YouTube units; for the Graph API, the number of calls made). For ``history`` an empty
+    ``next_cursor`` (``{}``) means the history is exhausted.
     """
 
     raw_items: list[bytes]
@@ -280,12 +287,23 @@ class AuthError(AdapterError):
     """The credentials were refused (Meta 190, HTTP 401): the account needs attention."""
 
 
+class HistoryUnavailable(AdapterError):
+    """The platform offers no API to read an account's past conversations.
+
+    Raised by ``Adapter.history`` for WhatsApp, X, Telegram, email and the api channel:
+    their history only ever reaches us by webhook (or ``getUpdates``) as it happens.
+    Never retried.
+    """
+
+
 class Adapter(abc.ABC):
     """The protocol of one platform. Adapters are stateless; one instance serves all accounts."""
 
     platform: ClassVar[str]
     # Whether the platform is read by ``poll`` rather than pushed to a webhook.
     is_polling: ClassVar[bool] = False
+    # Whether ``history`` can read the account's past through the platform's API.
+    supports_history: ClassVar[bool] = False
 
     def handshake(
         self, query: Mapping[str, str], credentials: Mapping[str, Any]
@@ -335,3 +353,26 @@ class Adapter(abc.ABC):
     ) -> PollResult:
         """Fetch one page of new items; only polling platforms implement it."""
         raise NotImplementedError(f"{self.platform} is not a polling platform")
+
+    def history(
+        self,
+        client: httpx.Client,
+        *,
+        base_url: str,
+        credentials: Mapping[str, Any],
+        account_external_id: str,
+        cursor: dict[str, Any] | None,
+        since: datetime | None,
+    ) -> PollResult:
+        """Fetch one page of the account's recent history (backfill).
+
+        Start with ``cursor=None`` and pass each ``next_cursor`` back until it is ``{}``
+        (exhausted). ``raw_items`` are bodies that ``parse`` accepts, shaped like the
+        webhook (or polled item) that carries the same object, so thread keys and
+        idempotency keys are identical and ingest dedupes an item seen both ways. Items
+        older than ``since`` are left out. Errors are those of ``poll``;
+        ``HistoryUnavailable`` when the platform has no history API.
+        """
+        raise HistoryUnavailable(
+            "history_unavailable", f"{self.platform} offers no API to read past conversations"
+        )

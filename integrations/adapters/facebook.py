@@ -11,6 +11,7 @@ Only ``item: "comment"`` feed changes are read; posts, likes and shares are skip
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -40,6 +41,7 @@ from .base import (
     OutboundReply,
     PayloadError,
     PolicyError,
+    PollResult,
     SendResult,
 )
 
@@ -65,6 +67,14 @@ _FEED_VERBS = {
     "unhide": EventType.COMMENT_UNHIDDEN,
 }
 _SEND_TYPES = {"image": "image", "video": "video", "audio": "audio"}
+# History: the fields of a comment read through the Graph API, and the stream filter that
+# lists replies flat (each with ``parent``) after the top-level comments.
+_COMMENT_FIELDS = "id,from,message,created_time,parent{id},attachment"
+_FEED_FIELDS = (
+    "id,created_time,updated_time,"
+    f"comments.filter(stream).limit({meta.HISTORY_INNER_PAGE_SIZE}){{{_COMMENT_FIELDS}}}"
+)
+_PHOTO_ATTACHMENTS = frozenset({"photo", "sticker", "animated_image_share", "animated_image"})
 
 
 def messaging_attachments(message: Mapping[str, Any], where: str) -> tuple[Attachment, ...]:
@@ -255,10 +265,54 @@ def _feed_event(
     )
 
 
+def _feed_change(
+    comment: Mapping[str, Any], *, page_id: str, post_id: str
+) -> tuple[datetime, dict[str, Any]] | None:
+    """A comment read from the Graph API as the ``feed`` change of its webhook."""
+    comment_id = opt_str(comment, "id")
+    if not comment_id:
+        return None
+    created = meta.graph_time(comment.get("created_time"), "comment.created_time")
+    value: dict[str, Any] = {
+        "item": "comment",
+        "verb": "add",
+        "comment_id": comment_id,
+        "post_id": post_id,
+        # As in the webhook, a top-level comment names the post as its parent.
+        "parent_id": opt_str(opt_dict(comment, "parent", "comment"), "id") or post_id,
+        "created_time": int(created.timestamp()),
+    }
+    if opt_str(comment, "message") is not None:
+        value["message"] = opt_str(comment, "message")
+    author = opt_dict(comment, "from", "comment")
+    if author is not None and opt_str(author, "id"):
+        value["from"] = {"id": opt_str(author, "id"), "name": opt_str(author, "name")}
+    attachment = opt_dict(comment, "attachment", "comment") or {}
+    kind = opt_str(attachment, "type") or ""
+    media = opt_dict(attachment, "media", "attachment") or {}
+    image_url = opt_str(opt_dict(media, "image", "media"), "src")
+    if kind in _PHOTO_ATTACHMENTS and (image_url or opt_str(attachment, "url")):
+        value["photo"] = image_url or opt_str(attachment, "url")
+    elif kind.startswith("video") and (opt_str(media, "source") or opt_str(attachment, "url")):
+        value["video"] = opt_str(media, "source") or opt_str(attachment, "url")
+    body = {
+        "object": "page",
+        "entry": [
+            {
+                "id": page_id,
+                "time": value["created_time"],
+                "changes": [{"field": "feed", "value": value}],
+            }
+        ],
+    }
+    return created, body
+
+
 class FacebookAdapter(meta.MetaAdapter):
     """Messenger and Page feed comments of one Facebook Page."""
 
     platform = "facebook"
+    supports_history = True
 
     def parse(
         self, body: bytes, headers: Mapping[str, str], *, account_external_id: str
@@ -308,6 +362,110 @@ class FacebookAdapter(meta.MetaAdapter):
             reply=reply,
             with_messaging_type=True,
         )
+
+    def history(
+        self,
+        client: httpx.Client,
+        *,
+        base_url: str,
+        credentials: Mapping[str, Any],
+        account_external_id: str,
+        cursor: dict[str, Any] | None,
+        since: datetime | None,
+    ) -> PollResult:
+        """One page of Page posts with every comment, then one page of conversations.
+
+        Cursor: ``{"phase": "feed" | "conversations", "after": <Graph cursor or None>}``;
+        the feed is walked first (``GET /{page-id}/feed`` with the comments of each post
+        inline, the rest through ``/{post-id}/comments?filter=stream``), then Messenger
+        (``GET /{page-id}/conversations?platform=messenger``). ``{}`` once both are done.
+        Each comment becomes a ``feed`` change (``verb: "add"``), each message a
+        ``messaging`` item (``is_echo`` for the Page's own), one webhook body apiece.
+        ``since`` is sent as Graph's time-range parameter of the feed and comments, and
+        applied again to every comment and message; the conversation list (most recently
+        active first) stops at the first conversation last active before it.
+        """
+        token = _http.require(credentials, "page_access_token")
+        cursor = cursor or {}
+        phase = cursor.get("phase") or "feed"
+        after = cursor.get("after") if isinstance(cursor.get("after"), str) else None
+        if phase == "conversations":
+            items, next_after, calls = meta.conversations_history(
+                client,
+                base_url=base_url,
+                token=token,
+                account_id=account_external_id,
+                platform="messenger",
+                envelope="page",
+                after=after,
+                since=since,
+            )
+            next_cursor = {"phase": "conversations", "after": next_after} if next_after else {}
+            return PollResult(raw_items=items, next_cursor=next_cursor, quota_used=calls)
+        if phase != "feed":
+            raise PayloadError(f"unknown history phase {phase!r}")
+        items, next_after, calls = self._feed_page(
+            client, base_url, token, account_external_id, after, since
+        )
+        next_cursor: dict[str, Any] = (
+            {"phase": "feed", "after": next_after}
+            if next_after
+            else {"phase": "conversations", "after": None}
+        )
+        return PollResult(raw_items=items, next_cursor=next_cursor, quota_used=calls)
+
+    @staticmethod
+    def _feed_page(
+        client: httpx.Client,
+        base_url: str,
+        token: str,
+        page_id: str,
+        after: str | None,
+        since: datetime | None,
+    ) -> tuple[list[bytes], str | None, int]:
+        page = meta.get(
+            client,
+            _http.join(base_url, f"/{API_VERSION}/{page_id}/feed"),
+            token=token,
+            params={
+                "fields": _FEED_FIELDS,
+                "limit": str(meta.HISTORY_PAGE_SIZE),
+                **meta.since_param(since),
+                **({"after": after} if after else {}),
+            },
+        )
+        calls = 1
+        items: list[bytes] = []
+        for post in meta.page_data(page, "feed"):
+            post_id = opt_str(post, "id")
+            if not post_id:
+                continue
+            collected: list[tuple[datetime, dict[str, Any]]] = []
+            comments = opt_dict(post, "comments", "post")
+            while True:
+                for comment in meta.page_data(comments, "comments"):
+                    found = _feed_change(comment, page_id=page_id, post_id=post_id)
+                    if found is not None and (since is None or found[0] >= since):
+                        collected.append(found)
+                comments_after = meta.next_after(comments)
+                if comments_after is None:
+                    break
+                comments = meta.get(
+                    client,
+                    _http.join(base_url, f"/{API_VERSION}/{post_id}/comments"),
+                    token=token,
+                    params={
+                        "fields": _COMMENT_FIELDS,
+                        "filter": "stream",
+                        "order": "chronological",
+                        "limit": str(meta.HISTORY_INNER_PAGE_SIZE),
+                        "after": comments_after,
+                        **meta.since_param(since),
+                    },
+                )
+                calls += 1
+            items += [meta.raw_item(body) for _, body in sorted(collected, key=lambda p: p[0])]
+        return items, meta.next_after(page), calls
 
     @staticmethod
     def _comment(

@@ -41,12 +41,59 @@ from .base import (
     OutboundReply,
     PayloadError,
     PolicyError,
+    PollResult,
     SendResult,
 )
 from .facebook import messaging_attachments, reaction_event, send_api_messages
 
 API_VERSION = meta.GRAPH_VERSION
 _COMMENT_FIELDS = frozenset({"comments", "live_comments"})
+# History: what is read of media and comments (replies come nested under their comment).
+_MEDIA_FIELDS = "id,caption,timestamp,media_product_type,comments_count"
+_REPLY_FIELDS = "id,text,timestamp,username,from,parent_id"
+_API_COMMENT_FIELDS = f"{_REPLY_FIELDS},replies{{{_REPLY_FIELDS}}}"
+
+
+def _comment_change(
+    comment: Mapping[str, Any],
+    *,
+    ig_id: str,
+    media: Mapping[str, Any],
+    parent_id: str | None,
+) -> tuple[datetime, dict[str, Any]] | None:
+    """A comment read from the Graph API as the ``comments`` change of its webhook."""
+    comment_id = opt_str(comment, "id")
+    media_id = opt_str(media, "id")
+    if not comment_id or not media_id:
+        return None
+    created = meta.graph_time(comment.get("timestamp"), "comment.timestamp")
+    author = opt_dict(comment, "from", "comment") or {}
+    sender: dict[str, Any] = {}
+    if opt_str(author, "id"):
+        sender["id"] = opt_str(author, "id")
+    username = opt_str(author, "username") or opt_str(comment, "username")
+    if username:
+        sender["username"] = username
+    value: dict[str, Any] = {
+        "id": comment_id,
+        "text": opt_str(comment, "text") or "",
+        "media": {
+            "id": media_id,
+            "media_product_type": opt_str(media, "media_product_type") or "FEED",
+        },
+        "timestamp": int(created.timestamp()),
+    }
+    if sender:
+        value["from"] = sender
+    parent = parent_id or opt_str(comment, "parent_id")
+    if parent:
+        value["parent_id"] = parent
+    entry = {
+        "id": ig_id,
+        "time": value["timestamp"],
+        "changes": [{"field": "comments", "value": value}],
+    }
+    return created, {"object": "instagram", "entry": [entry]}
 
 
 def _epoch(value: Any, where: str) -> datetime:
@@ -206,6 +253,7 @@ class InstagramAdapter(meta.MetaAdapter):
     """Instagram DMs, comments and mentions of one professional account."""
 
     platform = "instagram"
+    supports_history = True
 
     def parse(
         self, body: bytes, headers: Mapping[str, str], *, account_external_id: str
@@ -287,3 +335,121 @@ class InstagramAdapter(meta.MetaAdapter):
             raise PolicyError("no_target", "a comment reply needs a comment or media id")
         data = meta.post(client, _http.join(base_url, path), token=token, params=params)
         return SendResult(external_message_id=str(data.get("id", "")), raw=data)
+
+    def history(
+        self,
+        client: httpx.Client,
+        *,
+        base_url: str,
+        credentials: Mapping[str, Any],
+        account_external_id: str,
+        cursor: dict[str, Any] | None,
+        since: datetime | None,
+    ) -> PollResult:
+        """One page of media with every comment and reply, then one page of DM threads.
+
+        Cursor: ``{"phase": "media" | "conversations", "after": <Graph cursor or None>}``.
+        Media first (``GET /{ig-id}/media``, then ``/{media-id}/comments`` with ``replies``
+        nested and ``/{comment-id}/replies`` for long reply lists), then DMs
+        (``GET /{ig-id}/conversations?platform=instagram``). ``{}`` once both are done.
+        Each comment becomes a ``comments`` change, each DM a ``messaging`` item
+        (``is_echo`` for the account's own), one webhook body apiece. ``since`` is sent to
+        the media list and applied to every comment and DM, as for Facebook.
+        """
+        token = _http.require(credentials, "access_token")
+        cursor = cursor or {}
+        phase = cursor.get("phase") or "media"
+        after = cursor.get("after") if isinstance(cursor.get("after"), str) else None
+        if phase == "conversations":
+            items, next_after, calls = meta.conversations_history(
+                client,
+                base_url=base_url,
+                token=token,
+                account_id=account_external_id,
+                platform="instagram",
+                envelope="instagram",
+                after=after,
+                since=since,
+            )
+            next_cursor = {"phase": "conversations", "after": next_after} if next_after else {}
+            return PollResult(raw_items=items, next_cursor=next_cursor, quota_used=calls)
+        if phase != "media":
+            raise PayloadError(f"unknown history phase {phase!r}")
+        page = meta.get(
+            client,
+            _http.join(base_url, f"/{API_VERSION}/{account_external_id}/media"),
+            token=token,
+            params={
+                "fields": _MEDIA_FIELDS,
+                "limit": str(meta.HISTORY_PAGE_SIZE),
+                **meta.since_param(since),
+                **({"after": after} if after else {}),
+            },
+        )
+        calls = 1
+        items: list[bytes] = []
+        for media in meta.page_data(page, "media"):
+            if not opt_str(media, "id"):
+                continue
+            found, used = self._media_comments(
+                client, base_url, token, account_external_id, media, since
+            )
+            calls += used
+            items += [meta.raw_item(body) for _, body in sorted(found, key=lambda p: p[0])]
+        next_after = meta.next_after(page)
+        next_cursor: dict[str, Any] = (
+            {"phase": "media", "after": next_after}
+            if next_after
+            else {"phase": "conversations", "after": None}
+        )
+        return PollResult(raw_items=items, next_cursor=next_cursor, quota_used=calls)
+
+    @staticmethod
+    def _media_comments(
+        client: httpx.Client,
+        base_url: str,
+        token: str,
+        ig_id: str,
+        media: Mapping[str, Any],
+        since: datetime | None,
+    ) -> tuple[list[tuple[datetime, dict[str, Any]]], int]:
+        """Every comment and reply of one media item at or after ``since``; calls made."""
+        media_id = opt_str(media, "id")
+        found: list[tuple[datetime, dict[str, Any]]] = []
+        calls = 0
+
+        def keep(item: tuple[datetime, dict[str, Any]] | None) -> None:
+            if item is not None and (since is None or item[0] >= since):
+                found.append(item)
+
+        def fetch(path: str, fields: str, after: str | None) -> dict[str, Any]:
+            nonlocal calls
+            calls += 1
+            return meta.get(
+                client,
+                _http.join(base_url, f"/{API_VERSION}/{path}"),
+                token=token,
+                params={
+                    "fields": fields,
+                    "limit": str(meta.HISTORY_INNER_PAGE_SIZE),
+                    **({"after": after} if after else {}),
+                },
+            )
+
+        after: str | None = None
+        while True:
+            comments = fetch(f"{media_id}/comments", _API_COMMENT_FIELDS, after)
+            for comment in meta.page_data(comments, "comments"):
+                keep(_comment_change(comment, ig_id=ig_id, media=media, parent_id=None))
+                comment_id = opt_str(comment, "id")
+                replies: dict[str, Any] | None = opt_dict(comment, "replies", "comment")
+                while True:
+                    for reply in meta.page_data(replies, "replies"):
+                        keep(_comment_change(reply, ig_id=ig_id, media=media, parent_id=comment_id))
+                    replies_after = meta.next_after(replies)
+                    if replies_after is None or not comment_id:
+                        break
+                    replies = fetch(f"{comment_id}/replies", _REPLY_FIELDS, replies_after)
+            after = meta.next_after(comments)
+            if after is None:
+                return found, calls

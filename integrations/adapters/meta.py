@@ -15,12 +15,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from . import _http
-from ._payload import as_dict, as_list, compare, credential, header, hmac_sha256, opt_str
+from ._payload import (
+    as_dict,
+    as_list,
+    compare,
+    credential,
+    from_epoch,
+    from_iso,
+    header,
+    hmac_sha256,
+    opt_dict,
+    opt_list,
+    opt_str,
+)
 from .base import (
     Adapter,
     AuthError,
@@ -158,6 +171,220 @@ def post(
     )
     raise_for_graph_error(response)
     return _http.json_body(response)
+
+
+def get(
+    client: httpx.Client,
+    url: str,
+    *,
+    token: str,
+    params: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """GET from the Graph API with a bearer token; errors mapped as for ``post``."""
+    response = _http.request(
+        client,
+        "GET",
+        url,
+        params=params,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    raise_for_graph_error(response)
+    return _http.json_body(response)
+
+
+# History (backfill) -------------------------------------------------------------------
+# Graph lists are pages of ``{"data": [...], "paging": {"cursors": {"after": …}, "next": …}}``;
+# ``next`` is present only when there is a next page, so it decides, ``after`` addresses it.
+HISTORY_PAGE_SIZE = 25
+HISTORY_INNER_PAGE_SIZE = 100
+_CONVERSATION_MESSAGE_FIELDS = "id,message,from,to,created_time,attachments"
+
+
+def graph_time(value: Any, where: str) -> datetime:
+    """A Graph timestamp (``2024-06-10T10:00:00+0000``, any ISO 8601, or epoch seconds)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return from_epoch(value, millis=False, where=where)
+    if isinstance(value, str) and len(value) > 5 and value[-5] in "+-" and value[-4:].isdigit():
+        value = f"{value[:-2]}:{value[-2:]}"
+    return from_iso(value, where)
+
+
+def page_data(page: Mapping[str, Any] | None, where: str) -> list[dict[str, Any]]:
+    """The objects of a Graph list page (tolerating a missing page)."""
+    if page is None:
+        return []
+    return [as_dict(item, f"{where}.data[]") for item in opt_list(page, "data", where)]
+
+
+def next_after(page: Mapping[str, Any] | None) -> str | None:
+    """The ``after`` cursor of the next page, or None when this page is the last one."""
+    paging = page.get("paging") if isinstance(page, Mapping) else None
+    if not isinstance(paging, dict) or not paging.get("next"):
+        return None
+    cursors = paging.get("cursors") if isinstance(paging.get("cursors"), dict) else {}
+    after = cursors.get("after")
+    return after if isinstance(after, str) and after else None
+
+
+def since_param(since: datetime | None) -> dict[str, str]:
+    """Graph's time-range parameter (epoch seconds) for ``since``."""
+    return {} if since is None else {"since": str(int(since.timestamp()))}
+
+
+def raw_item(body: Mapping[str, Any]) -> bytes:
+    """A synthesized webhook body as the bytes ``parse`` reads."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _messaging_attachments(message: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Conversation-API attachments in the webhook's ``{type, payload: {url}}`` shape."""
+    found: list[dict[str, Any]] = []
+    for raw in page_data(opt_dict(message, "attachments", "message"), "message.attachments"):
+        image = opt_dict(raw, "image_data", "attachment")
+        video = opt_dict(raw, "video_data", "attachment")
+        if image is not None:
+            kind, url = "image", opt_str(image, "url")
+        elif video is not None:
+            kind, url = "video", opt_str(video, "url")
+        else:
+            mime = opt_str(raw, "mime_type") or ""
+            kind = "audio" if mime.startswith("audio/") else "file"
+            url = opt_str(raw, "file_url")
+        payload: dict[str, Any] = {"url": url} if url else {}
+        if opt_str(raw, "id"):
+            payload["attachment_id"] = opt_str(raw, "id")
+        if opt_str(raw, "name"):
+            payload["title"] = opt_str(raw, "name")
+        found.append({"type": kind, "payload": payload})
+    return found
+
+
+def _messaging_item(
+    message: Mapping[str, Any], *, account_id: str, participants: list[str]
+) -> tuple[datetime, dict[str, Any]] | None:
+    """A conversation message as the ``messaging[]`` item its webhook carries."""
+    mid = opt_str(message, "id")
+    sender = opt_str(opt_dict(message, "from", "message"), "id")
+    if not mid or not sender:
+        return None  # No id to dedupe on or no author to thread by: nothing to ingest.
+    recipients = [
+        rid
+        for rid in (opt_str(r, "id") for r in page_data(opt_dict(message, "to", "message"), "to"))
+        if rid and rid != sender
+    ]
+    recipients += [p for p in participants if p != sender and p not in recipients]
+    if sender != account_id:
+        recipients = [account_id]
+    if not recipients:
+        return None
+    created = graph_time(message.get("created_time"), "message.created_time")
+    body: dict[str, Any] = {"mid": mid}
+    text = opt_str(message, "message")
+    if text:
+        body["text"] = text
+    attachments = _messaging_attachments(message)
+    if attachments:
+        body["attachments"] = attachments
+    if sender == account_id:
+        # The brand's own message, written in the native inbox or sent by us: an echo.
+        body["is_echo"] = True
+    item = {
+        "sender": {"id": sender},
+        "recipient": {"id": recipients[0]},
+        "timestamp": int(created.timestamp() * 1000),
+        "message": body,
+    }
+    return created, item
+
+
+def conversations_history(
+    client: httpx.Client,
+    *,
+    base_url: str,
+    token: str,
+    account_id: str,
+    platform: str,
+    envelope: str,
+    after: str | None,
+    since: datetime | None,
+) -> tuple[list[bytes], str | None, int]:
+    """One page of conversations (Messenger or Instagram DMs) as ``messaging`` bodies.
+
+    ``GET /{account}/conversations?platform=…&fields=participants,messages{…}``, newest
+    conversation first; each conversation's messages are paged through
+    ``/{conversation-id}/messages`` until the oldest or one older than ``since``. Returns
+    the raw bodies (each conversation oldest message first), the next ``after`` cursor
+    (None when the list is exhausted or older than ``since``) and the number of calls.
+    """
+    page = get(
+        client,
+        _http.join(base_url, f"/{GRAPH_VERSION}/{account_id}/conversations"),
+        token=token,
+        params={
+            "platform": platform,
+            "fields": (
+                "id,updated_time,participants,"
+                f"messages.limit({HISTORY_INNER_PAGE_SIZE}){{{_CONVERSATION_MESSAGE_FIELDS}}}"
+            ),
+            "limit": str(HISTORY_PAGE_SIZE),
+            **({"after": after} if after else {}),
+        },
+    )
+    calls = 1
+    items: list[bytes] = []
+    reached_since = False
+    for conversation in page_data(page, "conversations"):
+        updated = conversation.get("updated_time")
+        if (
+            since is not None
+            and updated is not None
+            and graph_time(updated, "conversation.updated_time") < since
+        ):
+            # Conversations come most recently active first: the rest are older still.
+            reached_since = True
+            break
+        participants = [
+            pid
+            for pid in (
+                opt_str(p, "id")
+                for p in page_data(opt_dict(conversation, "participants", "c"), "participants")
+            )
+            if pid
+        ]
+        collected: list[tuple[datetime, dict[str, Any]]] = []
+        messages = opt_dict(conversation, "messages", "conversation")
+        conversation_id = opt_str(conversation, "id")
+        while True:
+            older = False
+            for message in page_data(messages, "messages"):
+                found = _messaging_item(message, account_id=account_id, participants=participants)
+                if found is None:
+                    continue
+                if since is not None and found[0] < since:
+                    older = True  # Messages come newest first.
+                    break
+                collected.append(found)
+            cursor = next_after(messages)
+            if older or cursor is None or not conversation_id:
+                break
+            messages = get(
+                client,
+                _http.join(base_url, f"/{GRAPH_VERSION}/{conversation_id}/messages"),
+                token=token,
+                params={
+                    "fields": _CONVERSATION_MESSAGE_FIELDS,
+                    "limit": str(HISTORY_INNER_PAGE_SIZE),
+                    "after": cursor,
+                },
+            )
+            calls += 1
+        # Oldest first, so a reply is ingested after the message it answers.
+        collected.reverse()  # Newest first as listed; reversed, equal times keep their order.
+        for _, item in sorted(collected, key=lambda pair: pair[0]):
+            entry = {"id": account_id, "time": item["timestamp"], "messaging": [item]}
+            items.append(raw_item({"object": envelope, "entry": [entry]}))
+    next_cursor = None if reached_since else next_after(page)
+    return items, next_cursor, calls
 
 
 class MetaAdapter(Adapter):

@@ -150,6 +150,7 @@ class YouTubeAdapter(Adapter):
 
     platform = "youtube"
     is_polling = True
+    supports_history = True
 
     def verify(
         self, headers: Mapping[str, str], body: bytes, credentials: Mapping[str, Any]
@@ -211,33 +212,13 @@ class YouTubeAdapter(Adapter):
     ) -> PollResult:
         """One page of comment threads, with every reply of each thread."""
         cursor = cursor or {}
-        headers, auth_params = _auth(credentials)
-        params: dict[str, Any] = {
-            "part": "snippet,replies",
-            "allThreadsRelatedToChannelId": account_external_id,
-            "order": "time",
-            "maxResults": 100,
-            "textFormat": "plainText",
-            **auth_params,
-        }
-        if cursor.get("page_token"):
-            params["pageToken"] = cursor["page_token"]
-        page = self._get(
-            client, _http.join(base_url, f"{API_PREFIX}/commentThreads"), params, headers
+        threads, next_token, quota = self._threads_page(
+            client, base_url, credentials, account_external_id, cursor.get("page_token")
         )
-        quota = 1
-        threads = (
-            [t for t in page.get("items", []) if isinstance(t, dict)]
-            if isinstance(page.get("items"), list)
-            else []
-        )
-        for thread in threads:
-            quota += self._complete_replies(client, base_url, thread, headers, auth_params)
         watermark = cursor.get("watermark") or ""
         newest = max([cursor.get("newest") or "", *(_activity(t) for t in threads)])
         page_activity = max((_activity(t) for t in threads), default="")
-        next_token = page.get("nextPageToken")
-        if isinstance(next_token, str) and next_token and page_activity > watermark:
+        if next_token and page_activity > watermark:
             next_cursor = {
                 "page_token": next_token,
                 "watermark": watermark or None,
@@ -254,6 +235,85 @@ class YouTubeAdapter(Adapter):
             next_cursor=next_cursor,
             quota_used=quota,
         )
+
+    def history(
+        self,
+        client: httpx.Client,
+        *,
+        base_url: str,
+        credentials: Mapping[str, Any],
+        account_external_id: str,
+        cursor: dict[str, Any] | None,
+        since: datetime | None,
+    ) -> PollResult:
+        """One page of the polling walk, from the newest thread down to ``since``.
+
+        Cursor: ``{"page_token": <nextPageToken>}``; ``{}`` once the list ends or a page
+        holds nothing at or after ``since``. Items are the threads ``poll`` returns (top
+        comment and every reply, so the keys are those of polling); a thread is kept when
+        any of its comments was published or edited at or after ``since``. ``quota_used``
+        counts the units of ``commentThreads.list`` and of any ``comments.list`` pages.
+        """
+        cursor = cursor or {}
+        threads, next_token, quota = self._threads_page(
+            client, base_url, credentials, account_external_id, cursor.get("page_token")
+        )
+        kept = [t for t in threads if since is None or self._active_since(t, since)]
+        more = next_token is not None
+        if since is not None and threads and not kept:
+            more = False  # Newest first: a page wholly older than ``since`` ends the walk.
+        return PollResult(
+            raw_items=[json.dumps(t, ensure_ascii=False).encode("utf-8") for t in kept],
+            next_cursor={"page_token": next_token} if more else {},
+            quota_used=quota,
+        )
+
+    def _threads_page(
+        self,
+        client: httpx.Client,
+        base_url: str,
+        credentials: Mapping[str, Any],
+        channel: str,
+        page_token: Any,
+    ) -> tuple[list[dict[str, Any]], str | None, int]:
+        """One ``commentThreads.list`` page, newest first, every thread's replies completed.
+
+        Returns the threads, the next page token (None on the last page) and the quota
+        units spent.
+        """
+        headers, auth_params = _auth(credentials)
+        params: dict[str, Any] = {
+            "part": "snippet,replies",
+            "allThreadsRelatedToChannelId": channel,
+            "order": "time",
+            "maxResults": 100,
+            "textFormat": "plainText",
+            **auth_params,
+        }
+        if isinstance(page_token, str) and page_token:
+            params["pageToken"] = page_token
+        page = self._get(
+            client, _http.join(base_url, f"{API_PREFIX}/commentThreads"), params, headers
+        )
+        quota = 1
+        threads = (
+            [t for t in page.get("items", []) if isinstance(t, dict)]
+            if isinstance(page.get("items"), list)
+            else []
+        )
+        for thread in threads:
+            quota += self._complete_replies(client, base_url, thread, headers, auth_params)
+        next_token = page.get("nextPageToken")
+        return threads, next_token if isinstance(next_token, str) and next_token else None, quota
+
+    @staticmethod
+    def _active_since(thread: Mapping[str, Any], since: datetime) -> bool:
+        """Whether a comment of the thread was published or edited at or after ``since``."""
+        latest = _activity(thread)
+        try:
+            return bool(latest) and from_iso(latest, "thread activity") >= since
+        except PayloadError:
+            return True  # An unreadable date: keep the thread, parse will judge it.
 
     def _complete_replies(
         self,

@@ -122,6 +122,36 @@ class EmulatorClient:
         body = {k: v for k, v in {"limit": limit, "used": used}.items() if v is not None}
         return self._call("POST", "youtube/quota", json=body)
 
+    # History (backfill) -----------------------------------------------------------------
+    def _queue_history(
+        self, platform: str, account: str, kind: str, items: list[dict[str, Any]]
+    ) -> int:
+        payload = {"platform": platform, "account": account, "kind": kind, "items": items}
+        return self._call("POST", "history", json=payload)["items"]
+
+    def queue_facebook_feed(self, page_id: str, posts: list[dict[str, Any]]) -> int:
+        """Add or replace Page posts (with nested comments and replies) that
+        ``GET /{page-id}/feed`` and ``/{post-id}/comments`` list; returns how many it holds.
+        Build them with ``scenarios.facebook_post`` / ``facebook_api_comment``."""
+        return self._queue_history("facebook", page_id, "feed", posts)
+
+    def queue_facebook_conversations(
+        self, page_id: str, conversations: list[dict[str, Any]]
+    ) -> int:
+        """Add or replace Messenger conversations that ``GET /{page-id}/conversations``
+        lists (``scenarios.graph_conversation``); returns how many it holds."""
+        return self._queue_history("facebook", page_id, "conversations", conversations)
+
+    def queue_instagram_media(self, ig_id: str, media: list[dict[str, Any]]) -> int:
+        """Add or replace media (with comments and replies) that ``GET /{ig-id}/media``
+        and ``/{media-id}/comments`` list (``scenarios.instagram_media``)."""
+        return self._queue_history("instagram", ig_id, "media", media)
+
+    def queue_instagram_conversations(self, ig_id: str, conversations: list[dict[str, Any]]) -> int:
+        """Add or replace Instagram DM threads that
+        ``GET /{ig-id}/conversations?platform=instagram`` lists."""
+        return self._queue_history("instagram", ig_id, "conversations", conversations)
+
     # Webhooks ---------------------------------------------------------------------------
     def deliver(
         self,

@@ -9,6 +9,7 @@
 ``POST /_emulator/faults``             ``{platform, kind, count, retry_after, code, message}``
 ``DELETE /_emulator/faults``           drop pending faults (``?platform=``)
 ``POST /_emulator/poll-items``         ``{platform: telegram|youtube, account, items}``
+``POST /_emulator/history``           ``{platform: facebook|instagram, account, kind, items}``
 ``GET|POST /_emulator/youtube/quota``  read, or set ``{limit, used}``
 ``POST /_emulator/deliver``            sign and POST a webhook to ``target_url``
 ``POST /_emulator/handshake``          run Meta's hub.challenge or X's CRC against a URL
@@ -152,6 +153,8 @@ def handle(state: EmulatorState, req: Request, info: dict[str, Any]) -> Response
         return _faults(state, req, body)
     if route == "poll-items" and req.method == "POST":
         return _poll_items(state, body)
+    if route == "history" and req.method == "POST":
+        return _history(state, body)
     if route == "youtube/quota":
         with state.lock:
             if req.method == "POST":
@@ -212,3 +215,22 @@ def _poll_items(state: EmulatorState, body: dict[str, Any]) -> Response:
     if body.get("platform") == "youtube":
         return Response(201, {"threads": platforms.queue_youtube_threads(state, account, items)})
     return error(400, "poll items exist for telegram and youtube only")
+
+
+def _history(state: EmulatorState, body: dict[str, Any]) -> Response:
+    """Queue the posts, media or conversations a Graph account's history API lists."""
+    items = body.get("items")
+    account = str(body.get("account", ""))
+    if (
+        not isinstance(items, list)
+        or not all(isinstance(i, dict) and i.get("id") for i in items)
+        or not account
+    ):
+        return error(400, "account and items (objects with an id) are required")
+    try:
+        held = platforms.queue_graph_history(
+            state, str(body.get("platform")), account, str(body.get("kind")), items
+        )
+    except ValueError as exc:
+        return error(400, str(exc))
+    return Response(201, {"items": held})

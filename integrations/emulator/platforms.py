@@ -1,4 +1,4 @@
-"""The platforms' send and polling APIs, as the emulator serves them.
+"""The platforms' send, polling and history APIs, as the emulator serves them.
 
 Each handler checks the auth the platform expects, consumes a queued fault if any,
 validates the documented request shape and answers with realistic ids. ``dispatch``
@@ -15,8 +15,9 @@ import json
 import math
 import re
 import time
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from .signing import standard_webhooks_signature
 from .state import EmulatorState, Fault, TelegramBot
@@ -127,11 +128,14 @@ def _graph(state: EmulatorState, req: Request) -> Handled:
             _graph_error(401, 190, "Invalid OAuth access token - Cannot parse access token"),
         )
     platform, account_id = account["platform"], account["external_id"]
-    if req.method != "POST":
-        return platform, account_id, _graph_error(400, 100, "Unsupported get request.")
+    if req.method not in {"GET", "POST"}:
+        return platform, account_id, _graph_error(400, 100, f"Unsupported {req.method} request.")
     fault = state.take_fault(platform)
     if fault is not None:
         return platform, account_id, _meta_fault(platform, fault)
+    if req.method == "GET":
+        with state.lock:
+            return platform, account_id, _graph_get(state, req, platform, account_id, node, edge)
     params = req.params()
     if edge == "messages":
         if node not in (account_id, "me"):
@@ -229,6 +233,316 @@ def _whatsapp_message(state: EmulatorState, params: dict[str, Any]) -> Response:
             "messages": [{"id": wamid}],
         },
     )
+
+
+# Graph history (backfill) -------------------------------------------------------------
+_GRAPH_PAGE_DEFAULT = 25
+_GRAPH_PAGE_MAX = 100
+_HISTORY_KINDS = {"facebook": ("feed", "conversations"), "instagram": ("media", "conversations")}
+_CONVERSATION_PLATFORMS = {"facebook": "messenger", "instagram": "instagram"}
+
+
+def graph_epoch(value: Any) -> float:
+    """Epoch seconds of a Graph timestamp (``2024-06-10T10:00:00+0000``) or a number."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    text = str(value or "")
+    if text.isdigit():
+        return float(text)
+    if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit():
+        text = f"{text[:-2]}:{text[-2:]}"
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _graph_stamp(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def _modifiers(fields: str, name: str) -> dict[str, str] | None:
+    """Field-expansion modifiers of ``name`` in ``fields`` (``comments.limit(5){…}``)."""
+    match = re.search(rf"(?:^|,){name}((?:\.\w+\([^)]*\))*)(?:\{{|,|$)", fields)
+    if match is None:
+        return None
+    return dict(re.findall(r"\.(\w+)\(([^)]*)\)", match.group(1)))
+
+
+def _cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
+
+
+def _offset(cursor: str) -> int | None:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return int(base64.urlsafe_b64decode(padded.encode()).decode().removeprefix("offset:"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _graph_page(
+    items: list[Any], *, limit: Any, after: str | None, next_url: str, params: dict[str, Any]
+) -> dict[str, Any] | None:
+    """``{"data", "paging"}`` of a Graph list; None for an unreadable ``after`` cursor."""
+    size = min(_GRAPH_PAGE_MAX, max(1, _int(limit, _GRAPH_PAGE_DEFAULT)))
+    start = 0
+    if after:
+        found = _offset(after)
+        if found is None:
+            return None
+        start = max(0, found)
+    chunk = items[start : start + size]
+    end = start + len(chunk)
+    page: dict[str, Any] = {"data": chunk}
+    if chunk:
+        page["paging"] = {"cursors": {"before": _cursor(start), "after": _cursor(end)}}
+        if end < len(items):
+            query = {k: v for k, v in params.items() if k not in {"after", "access_token"}}
+            query["limit"] = str(size)
+            query["after"] = _cursor(end)
+            page["paging"]["next"] = f"{next_url}?{urlencode(query)}"
+    return page
+
+
+def _flatten_comments(
+    comments: list[dict[str, Any]], parent: str | None, key: str
+) -> list[dict[str, Any]]:
+    flat: list[dict[str, Any]] = []
+    for comment in comments:
+        item = {k: copy.deepcopy(v) for k, v in comment.items() if k not in {key, "parent"}}
+        if parent:
+            item["_parent"] = parent
+        elif isinstance(comment.get("parent"), dict) and comment["parent"].get("id"):
+            item["_parent"] = str(comment["parent"]["id"])
+        flat.append(item)
+        flat += _flatten_comments(comment.get(key) or [], str(comment.get("id")), key)
+    return flat
+
+
+def _wrap_data(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return copy.deepcopy(value)
+    return {"data": copy.deepcopy(value or [])}
+
+
+def queue_graph_history(
+    state: EmulatorState, platform: str, account: str, kind: str, items: list[dict[str, Any]]
+) -> int:
+    """Add or replace (by ``id``) posts, media or conversations an account's API lists.
+
+    Posts: ``{id, created_time, message, comments: [{id, from, message, created_time,
+    comments: [replies…]}]}``; media: ``{id, caption, timestamp, media_product_type,
+    comments: [{id, text, timestamp, username, from, replies: […]}]}``; conversations:
+    ``{id, participants: [{id, name|username}], messages: [{id, message, from, to,
+    created_time}]}``. Timestamps are Graph strings (``…+0000``).
+    """
+    if kind not in _HISTORY_KINDS.get(platform, ()):
+        raise ValueError(f"{platform} has no {kind!r} history")
+    with state.lock:
+        stored = state.graph_history.setdefault((platform, account, kind), [])
+        for raw in items:
+            item = copy.deepcopy(raw)
+            item["id"] = str(item["id"])
+            if kind == "feed":
+                item["_comments"] = _flatten_comments(
+                    item.pop("comments", []) or [], None, "comments"
+                )
+                stamps = [graph_epoch(item.get("created_time"))]
+                stamps += [graph_epoch(c.get("created_time")) for c in item["_comments"]]
+                item.setdefault("updated_time", _graph_stamp(max(stamps)))
+            elif kind == "media":
+                item["_comments"] = _flatten_comments(
+                    item.pop("comments", []) or [], None, "replies"
+                )
+            else:
+                messages = item.pop("messages", []) or []
+                if isinstance(messages, dict):
+                    messages = messages.get("data", [])
+                item["_messages"] = sorted(
+                    messages, key=lambda m: graph_epoch(m.get("created_time")), reverse=True
+                )
+                item["participants"] = _wrap_data(item.get("participants"))
+                if item["_messages"]:
+                    item.setdefault("updated_time", item["_messages"][0].get("created_time"))
+            stored[:] = [i for i in stored if i["id"] != item["id"]]
+            stored.append(item)
+        return len(stored)
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: copy.deepcopy(v) for k, v in item.items() if not k.startswith("_")}
+
+
+def _fb_comment(comment: dict[str, Any]) -> dict[str, Any]:
+    rendered = _public(comment)
+    if comment.get("_parent"):
+        rendered["parent"] = {"id": comment["_parent"]}
+    return rendered
+
+
+def _fb_comments(post: dict[str, Any], mode: str | None, since: float | None) -> list[Any]:
+    comments = post["_comments"]
+    if mode != "stream":
+        # toplevel (the default): replies hang under their comment.
+        tops = [c for c in comments if not c.get("_parent")]
+        rendered = []
+        for top in tops:
+            item = _fb_comment(top)
+            replies = [_fb_comment(c) for c in comments if c.get("_parent") == top["id"]]
+            if replies:
+                item["comments"] = {"data": replies}
+            rendered.append(item)
+    else:
+        rendered = [_fb_comment(c) for c in comments]
+    rendered.sort(key=lambda c: graph_epoch(c.get("created_time")))
+    if since is not None:
+        rendered = [c for c in rendered if graph_epoch(c.get("created_time")) >= since]
+    return rendered
+
+
+def _ig_comment(comment: dict[str, Any]) -> dict[str, Any]:
+    rendered = _public(comment)
+    if comment.get("_parent"):
+        rendered["parent_id"] = comment["_parent"]
+    return rendered
+
+
+def _dm(message: dict[str, Any]) -> dict[str, Any]:
+    rendered = copy.deepcopy(message)
+    if "to" in rendered:
+        rendered["to"] = _wrap_data(rendered["to"])
+    if "attachments" in rendered:
+        rendered["attachments"] = _wrap_data(rendered["attachments"])
+    return rendered
+
+
+def _graph_get(
+    state: EmulatorState,
+    req: Request,
+    platform: str,
+    account_id: str,
+    node: str,
+    edge: str | None,
+) -> Response:
+    """Serve the Graph reads of a backfill: feed, media, comments, replies, conversations."""
+    params = dict(req.query)
+    fields = str(params.get("fields") or "")
+    since = graph_epoch(params["since"]) if params.get("since") else None
+    base = f"http://{req.host}{req.path}"
+    unknown = _graph_error(
+        400,
+        100,
+        f"(#100) Unsupported get request. Object with ID '{node}' does not exist, cannot be "
+        "loaded due to missing permissions, or does not support this operation.",
+    )
+    bad_cursor = _graph_error(400, 100, "(#100) Invalid cursor")
+
+    def page(items: list[Any], url: str = base, limit: Any = None) -> Response:
+        paged = _graph_page(
+            items,
+            limit=params.get("limit") if limit is None else limit,
+            after=params.get("after"),
+            next_url=url,
+            params=params,
+        )
+        return bad_cursor if paged is None else Response(200, paged)
+
+    def inline(items: list[Any], url: str, limit: Any) -> dict[str, Any]:
+        return _graph_page(items, limit=limit, after=None, next_url=url, params={}) or {}
+
+    root = f"http://{req.host}/{req.path.split('/')[1]}"
+    feed = state.graph_history.get((platform, account_id, "feed"), [])
+    media = state.graph_history.get((platform, account_id, "media"), [])
+    conversations = state.graph_history.get((platform, account_id, "conversations"), [])
+
+    if node in (account_id, "me") and edge in {"feed", "posts", "published_posts"}:
+        if platform != "facebook":
+            return unknown
+        posts = sorted(feed, key=lambda p: graph_epoch(p.get("created_time")), reverse=True)
+        if since is not None:
+            posts = [p for p in posts if graph_epoch(p.get("updated_time")) >= since]
+        modifiers = _modifiers(fields, "comments")
+        rendered = []
+        for post in posts:
+            item = _public(post)
+            if modifiers is not None:
+                comments = _fb_comments(post, modifiers.get("filter"), None)
+                item["comments"] = inline(
+                    comments,
+                    f"{root}/{post['id']}/comments",
+                    modifiers.get("limit", _GRAPH_PAGE_DEFAULT),
+                )
+            rendered.append(item)
+        return page(rendered)
+    if node in (account_id, "me") and edge == "media":
+        if platform != "instagram":
+            return unknown
+        items = sorted(media, key=lambda m: graph_epoch(m.get("timestamp")), reverse=True)
+        if since is not None:
+            items = [m for m in items if graph_epoch(m.get("timestamp")) >= since]
+        rendered = []
+        for item in items:
+            out = _public(item)
+            out["comments_count"] = len(item["_comments"])
+            rendered.append(out)
+        return page(rendered)
+    if node in (account_id, "me") and edge == "conversations":
+        wanted = _CONVERSATION_PLATFORMS[platform]
+        if params.get("platform", "messenger").lower() != wanted:
+            return _graph_error(
+                400, 100, f"(#100) Param platform must be {wanted} for this account"
+            )
+        listed = sorted(
+            conversations, key=lambda c: graph_epoch(c.get("updated_time")), reverse=True
+        )
+        modifiers = _modifiers(fields, "messages")
+        rendered = []
+        for conversation in listed:
+            item = _public(conversation)
+            if modifiers is not None:
+                item["messages"] = inline(
+                    [_dm(m) for m in conversation["_messages"]],
+                    f"{root}/{conversation['id']}/messages",
+                    modifiers.get("limit", _GRAPH_PAGE_DEFAULT),
+                )
+            rendered.append(item)
+        return page(rendered)
+    if edge == "comments" and platform == "facebook":
+        post = next((p for p in feed if p["id"] == node), None)
+        if post is None:
+            return unknown
+        comments = _fb_comments(post, params.get("filter"), since)
+        if params.get("order") == "reverse_chronological":
+            comments.reverse()
+        return page(comments)
+    if edge == "comments" and platform == "instagram":
+        item = next((m for m in media if m["id"] == node), None)
+        if item is None:
+            return unknown
+        tops = [c for c in item["_comments"] if not c.get("_parent")]
+        rendered = []
+        for top in sorted(tops, key=lambda c: graph_epoch(c.get("timestamp"))):
+            out = _ig_comment(top)
+            if "replies" in fields:
+                replies = [
+                    _ig_comment(c) for c in item["_comments"] if c.get("_parent") == top["id"]
+                ]
+                out["replies"] = inline(replies, f"{root}/{top['id']}/replies", _GRAPH_PAGE_DEFAULT)
+            rendered.append(out)
+        return page(rendered)
+    if edge == "replies" and platform == "instagram":
+        for item in media:
+            if any(c["id"] == node for c in item["_comments"]):
+                replies = [_ig_comment(c) for c in item["_comments"] if c.get("_parent") == node]
+                return page(sorted(replies, key=lambda c: graph_epoch(c.get("timestamp"))))
+        return unknown
+    if edge == "messages":
+        conversation = next((c for c in conversations if c["id"] == node), None)
+        if conversation is None:
+            return unknown
+        return page([_dm(m) for m in conversation["_messages"]])
+    return unknown
 
 
 # X API v2 ----------------------------------------------------------------------------

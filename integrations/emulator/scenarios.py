@@ -4,7 +4,10 @@ Builders return the JSON a platform would send (raw MIME ``bytes`` for email), w
 field names of CHANNELS.md. ``generate`` strings them into conversations — DMs, comments
 with replies, mentions, edits, deletes, reactions, receipts, echoes, attachments, French
 and English text with emoji — and can batch several entries per POST, duplicate
-deliveries and shuffle their order, as the real platforms do. Signing helpers live in
+deliveries and shuffle their order, as the real platforms do. For backfill,
+``facebook_history``, ``instagram_history`` and ``youtube_history`` build the objects the
+platforms' read APIs return (posts, media, comments, conversations, comment threads), to
+queue with ``EmulatorClient.queue_facebook_feed`` and friends. Signing helpers live in
 ``integrations.emulator.signing`` and are re-exported here.
 """
 
@@ -597,6 +600,367 @@ def youtube_thread(
     if replies:
         thread["replies"] = {"comments": replies}
     return thread
+
+
+# History: objects as the Graph and YouTube read APIs return them -------------------------
+HISTORY_TEXTS = (
+    "Bonjour, vous livrez en Suisse ? 🇨🇭",
+    "Is the blue one back in stock? 💙",
+    "J'adore cette collection, bravo ! 😍",
+    "My parcel never arrived… order #1187",
+    "Est-ce que la taille 38 taille grand ?",
+    "Any discount for students? 🎓",
+    "Merci pour la réponse rapide 🙏",
+    "Can I return it after 30 days?",
+)
+BRAND_TEXTS = (
+    "Bonjour ! Oui, nous livrons partout en Europe 🚚",
+    "Hi! We'll check with the warehouse and DM you 🙂",
+    "Merci beaucoup ❤️",
+    "Sorry about that — could you DM us your order number?",
+)
+
+
+def graph_time(epoch_s: float) -> str:
+    """A Graph API timestamp: ``2024-06-10T10:00:00+0000``."""
+    return datetime.fromtimestamp(epoch_s, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def facebook_api_comment(
+    comment_id: str,
+    message: str,
+    *,
+    author: tuple[str, str] = ("7300000000000001", "Jane Roe"),
+    created: float = BASE_MS / 1000,
+    replies: list[dict[str, Any]] | None = None,
+    photo_url: str | None = None,
+) -> dict[str, Any]:
+    """A Page post comment as ``/{post-id}/comments`` returns it (``replies`` nest)."""
+    comment: dict[str, Any] = {
+        "id": comment_id,
+        "from": {"id": author[0], "name": author[1]},
+        "message": message,
+        "created_time": graph_time(created),
+    }
+    if photo_url:
+        comment["attachment"] = {
+            "type": "photo",
+            "media": {"image": {"src": photo_url, "height": 720, "width": 720}},
+            "url": photo_url,
+        }
+    if replies:
+        comment["comments"] = replies
+    return comment
+
+
+def facebook_post(
+    post_id: str,
+    message: str,
+    *,
+    created: float = BASE_MS / 1000,
+    comments: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A Page post as ``/{page-id}/feed`` returns it, with its comments to queue."""
+    return {
+        "id": post_id,
+        "message": message,
+        "created_time": graph_time(created),
+        "comments": comments or [],
+    }
+
+
+def graph_message(
+    mid: str,
+    text: str | None,
+    *,
+    sender: tuple[str, str],
+    recipient: tuple[str, str],
+    created: float = BASE_MS / 1000,
+    handle_key: str = "name",
+    image_url: str | None = None,
+) -> dict[str, Any]:
+    """A Messenger/Instagram message as ``/{conversation-id}/messages`` returns it."""
+    message: dict[str, Any] = {
+        "id": mid,
+        "message": text or "",
+        "from": {"id": sender[0], handle_key: sender[1]},
+        "to": {"data": [{"id": recipient[0], handle_key: recipient[1]}]},
+        "created_time": graph_time(created),
+    }
+    if image_url:
+        message["attachments"] = {
+            "data": [
+                {
+                    "id": f"att_{mid}",
+                    "mime_type": "image/jpeg",
+                    "name": "image.jpg",
+                    "image_data": {"url": image_url, "width": 720, "height": 720},
+                }
+            ]
+        }
+    return message
+
+
+def graph_conversation(
+    conversation_id: str,
+    participants: list[tuple[str, str]],
+    messages: list[dict[str, Any]],
+    *,
+    handle_key: str = "name",
+) -> dict[str, Any]:
+    """A conversation as ``/{account}/conversations`` lists it, with its messages."""
+    return {
+        "id": conversation_id,
+        "participants": {"data": [{"id": pid, handle_key: name} for pid, name in participants]},
+        "messages": messages,
+    }
+
+
+def instagram_api_comment(
+    comment_id: str,
+    text: str,
+    *,
+    author: tuple[str, str] = ("1300000000000001", "jane.r"),
+    created: float = BASE_MS / 1000,
+    replies: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """An IG comment as ``/{media-id}/comments`` returns it (``replies`` nest)."""
+    comment: dict[str, Any] = {
+        "id": comment_id,
+        "text": text,
+        "timestamp": graph_time(created),
+        "username": author[1],
+        "from": {"id": author[0], "username": author[1]},
+    }
+    if replies:
+        comment["replies"] = replies
+    return comment
+
+
+def instagram_media(
+    media_id: str,
+    caption: str,
+    *,
+    created: float = BASE_MS / 1000,
+    comments: list[dict[str, Any]] | None = None,
+    product_type: str = "FEED",
+) -> dict[str, Any]:
+    """An IG media object as ``/{ig-id}/media`` returns it, with its comments to queue."""
+    return {
+        "id": media_id,
+        "caption": caption,
+        "timestamp": graph_time(created),
+        "media_product_type": product_type,
+        "comments": comments or [],
+    }
+
+
+@dataclass
+class History:
+    """What an account's history APIs list, and how many items a backfill should yield."""
+
+    threads: list[dict[str, Any]] = field(default_factory=list)  # posts, media or YT threads
+    conversations: list[dict[str, Any]] = field(default_factory=list)
+    comments: int = 0
+    messages: int = 0
+
+
+def facebook_history(
+    page_id: str,
+    *,
+    posts: int = 30,
+    conversations: int = 30,
+    newest: float = BASE_MS / 1000,
+    spacing: float = 3600.0,
+    seed: int = 0,
+) -> History:
+    """Posts newest first (one per ``spacing``) with comments, replies and Page answers,
+    and Messenger threads with customer messages, Page replies and a photo; French and
+    English text. More than 25 of each, so the lists span several pages."""
+    rng = random.Random(seed)
+    history = History()
+    for n in range(posts):
+        created = newest - n * spacing
+        post_id = f"{page_id}_1221316769{n:08d}"
+        comments = []
+        for c in range(rng.randint(1, 3)):
+            cid = f"1221316769{n:08d}_13{c:02d}{n:012d}"
+            replies = [
+                facebook_api_comment(
+                    f"1221316769{n:08d}_14{c:02d}{n:012d}",
+                    rng.choice(BRAND_TEXTS),
+                    author=(page_id, "Maison Causerie"),
+                    created=created + 60 * (c + 1) + 30,
+                )
+            ]
+            if rng.random() < 0.5:
+                replies.append(
+                    facebook_api_comment(
+                        f"1221316769{n:08d}_15{c:02d}{n:012d}",
+                        rng.choice(HISTORY_TEXTS),
+                        author=(f"73000000{n:04d}{c:04d}", "Ann Martin"),
+                        created=created + 60 * (c + 1) + 45,
+                    )
+                )
+            comments.append(
+                facebook_api_comment(
+                    cid,
+                    rng.choice(HISTORY_TEXTS),
+                    author=(f"73000000{n:04d}{c + 10:04d}", rng.choice(("Jane Roe", "Émile Zola"))),
+                    created=created + 60 * (c + 1),
+                    replies=replies,
+                    photo_url="https://scontent.example/p.jpg" if c == 2 else None,
+                )
+            )
+        history.comments += sum(1 + len(c.get("comments", [])) for c in comments)
+        history.threads.append(
+            facebook_post(
+                post_id, f"Nouveauté n°{n} / New in #{n} ✨", created=created, comments=comments
+            )
+        )
+    page = (page_id, "Maison Causerie")
+    for n in range(conversations):
+        created = newest - n * spacing
+        customer = (f"60000000{n:08d}", rng.choice(("Jane Roe", "Léa Dupont", "Tom Baker")))
+        messages = [
+            graph_message(
+                f"m_hist_{n}_1",
+                rng.choice(HISTORY_TEXTS),
+                sender=customer,
+                recipient=page,
+                created=created,
+            ),
+            graph_message(
+                f"m_hist_{n}_2",
+                rng.choice(BRAND_TEXTS),
+                sender=page,
+                recipient=customer,
+                created=created + 120,
+            ),
+            graph_message(
+                f"m_hist_{n}_3",
+                None,
+                sender=customer,
+                recipient=page,
+                created=created + 240,
+                image_url="https://scontent.example/dm.jpg",
+            ),
+        ]
+        history.messages += len(messages)
+        history.conversations.append(graph_conversation(f"t_{n:010d}", [customer, page], messages))
+    return history
+
+
+def instagram_history(
+    ig_id: str,
+    *,
+    media: int = 30,
+    conversations: int = 30,
+    newest: float = BASE_MS / 1000,
+    spacing: float = 3600.0,
+    seed: int = 0,
+) -> History:
+    """Media newest first with comments and replies (some by the brand), and DM threads."""
+    rng = random.Random(seed)
+    history = History()
+    brand = (ig_id, "maison.causerie")
+    for n in range(media):
+        created = newest - n * spacing
+        comments = []
+        for c in range(rng.randint(1, 3)):
+            replies = [
+                instagram_api_comment(
+                    f"1787{n:05d}{c:02d}0{r}",
+                    rng.choice(BRAND_TEXTS) if r == 0 else "@jane.r pareil ! 👀",
+                    author=brand if r == 0 else (f"13000002{n:05d}{c:02d}", "ann.m"),
+                    created=created + 60 * (c + 1) + 30 + r,
+                )
+                for r in range(rng.randint(0, 2))
+            ]
+            comments.append(
+                instagram_api_comment(
+                    f"1786{n:05d}{c:02d}00",
+                    rng.choice(HISTORY_TEXTS),
+                    author=(f"13000001{n:05d}{c:02d}", rng.choice(("jane.r", "lea.dpt"))),
+                    created=created + 60 * (c + 1),
+                    replies=replies,
+                )
+            )
+        history.comments += sum(1 + len(c.get("replies", [])) for c in comments)
+        history.threads.append(
+            instagram_media(
+                f"1790{n:013d}", f"Look du jour #{n} 📸", created=created, comments=comments
+            )
+        )
+    for n in range(conversations):
+        created = newest - n * spacing
+        customer = (f"13000000{n:08d}", rng.choice(("jane.r", "lea.dpt", "tom.b")))
+        messages = [
+            graph_message(
+                f"aWdf_hist_{n}_1",
+                rng.choice(HISTORY_TEXTS),
+                sender=customer,
+                recipient=brand,
+                created=created,
+                handle_key="username",
+            ),
+            graph_message(
+                f"aWdf_hist_{n}_2",
+                rng.choice(BRAND_TEXTS),
+                sender=brand,
+                recipient=customer,
+                created=created + 60,
+                handle_key="username",
+            ),
+        ]
+        history.messages += len(messages)
+        history.conversations.append(
+            graph_conversation(
+                f"aWdf_t_{n:08d}", [customer, brand], messages, handle_key="username"
+            )
+        )
+    return history
+
+
+def youtube_history(
+    channel_id: str,
+    *,
+    threads: int = 150,
+    newest: float = BASE_MS / 1000,
+    spacing: float = 3600.0,
+    seed: int = 0,
+) -> History:
+    """Comment threads newest first, some answered by the channel, spanning several pages."""
+    rng = random.Random(seed)
+    history = History()
+    for n in range(threads):
+        created = newest - n * spacing
+        stamp = datetime.fromtimestamp(created, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        thread_id = f"UgzHist{n:06d}"
+        top = youtube_comment(
+            thread_id,
+            rng.choice(HISTORY_TEXTS),
+            author_channel=f"UCfan{n:05d}",
+            author_name=f"@fan{n}",
+            published=stamp,
+            video_id=f"vid{n % 4}",
+        )
+        replies = []
+        if n % 3 == 0:
+            replied = datetime.fromtimestamp(created + 600, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            replies.append(
+                youtube_comment(
+                    f"{thread_id}.brand",
+                    rng.choice(BRAND_TEXTS),
+                    author_channel=channel_id,
+                    author_name="@maisoncauserie",
+                    published=replied,
+                    parent_id=thread_id,
+                )
+            )
+        history.comments += 1 + len(replies)
+        history.threads.append(youtube_thread(thread_id, channel_id, f"vid{n % 4}", top, replies))
+    return history
 
 
 # Email -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The in-memory state of one emulator: accounts, recorded requests, faults, poll queues.
+"""The in-memory state of one emulator: accounts, requests, faults, poll queues, history.
 
 One lock guards everything: the emulator is a test double serving a handful of
 concurrent requests, so simplicity beats throughput here.
@@ -55,6 +55,8 @@ class EmulatorState:
             self.faults: dict[str, list[Fault]] = {}
             self.telegram: dict[str, TelegramBot] = {}
             self.youtube_threads: dict[str, list[dict[str, Any]]] = {}
+            # Graph history (backfill): (platform, account, "feed"|"media"|"conversations").
+            self.graph_history: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
             self.youtube_quota_used = 0
             self.youtube_quota_limit = DEFAULT_YOUTUBE_QUOTA
             self.sinks: dict[str, list[dict[str, Any]]] = {}
