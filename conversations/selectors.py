@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, QuerySet, TextField
 
 from crm.actors import Actor
 from crm.exceptions import InvalidInput, NotFound
@@ -126,9 +126,15 @@ def _message_search(q: str) -> QuerySet[Message]:
     messages = Message.objects.filter(conversation=OuterRef("pk"), deleted_at__isnull=True)
     if connection.vendor == "postgresql":
         return messages.filter(_TextMatches(F("text"), q))
-    # The embedded SQLite default: every word must appear, case-insensitively.
+    # The embedded SQLite default: every word must appear, ignoring case and accents
+    # (causerie_unaccent is registered by the app on each SQLite connection).
+    from .apps import fold
+
+    messages = messages.annotate(
+        folded_text=Func(F("text"), function="causerie_unaccent", output_field=TextField())
+    )
     for word in q.split():
-        messages = messages.filter(text__icontains=word)
+        messages = messages.filter(folded_text__contains=fold(word))
     return messages
 
 

@@ -42,3 +42,12 @@ def test_deleted_messages_are_not_searched(ws, client, inbox):
     message_delete(message=result.message)
 
     assert _ids(client, ws, "parcel") == []
+
+
+def test_search_ignores_case_and_accents_on_every_database(ws, client, inbox):
+    match = inbox.conversation(text="Je voudrais ÉCHANGER mes chaussures")
+    inbox.conversation(text="Nothing to see here")
+
+    assert _ids(client, ws, "échanger") == [str(match.pk)]
+    assert _ids(client, ws, "echanger chaussures") == [str(match.pk)]
+    assert _ids(client, ws, "echanger bicycle") == []
