@@ -1,3 +1,9 @@
 """Websocket routes, served by ``config.asgi``."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from conversations.consumers import InboxConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/v1/inbox/", InboxConsumer.as_asgi()),
+]

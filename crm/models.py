@@ -58,6 +58,10 @@ class Workspace(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # Inbox settings. When on, agents see only their teams' conversations and their own.
     agents_see_only_their_teams = models.BooleanField(default=False)
+    # When on, only the assignee replies to an assigned conversation: others get 409
+    # ``assignee_lock`` (private notes stay open to all). Off: replies are accepted and
+    # carry a collision warning when another member is typing there.
+    replies_require_assignee = models.BooleanField(default=False)
     # Service-level clocks count business hours only, in this time zone; an empty
     # ``business_hours`` means always open. Shape: {"mon": [["09:00", "17:30"]], ...}.
     timezone = models.CharField(max_length=64, default="UTC")
@@ -250,6 +254,9 @@ class IdempotencyRecord(models.Model):
     def __str__(self) -> str:
         return f"{self.principal}: {self.key}"
 
+
+# The inbox websocket's tickets live in their own module; importing them registers them.
+from .models_realtime import RealtimeTicket  # noqa: E402, F401
 
 # Outbound webhooks live in their own module; importing them here registers them.
 from .models_webhooks import WebhookDelivery, WebhookSubscription  # noqa: E402, F401

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .api import account, events, health, workspace
+from .api import account, events, health, realtime, workspace
 from .webhooks import urls as webhook_urls
 
 # Under /api/v1/workspaces/<workspace>/
@@ -16,6 +16,7 @@ workspace_urlpatterns = [
     path("api-keys/<uuid:api_key_id>/", workspace.ApiKeyDetailApi.as_view(), name="api-key-detail"),
     path("audit-log/", workspace.AuditLogListApi.as_view(), name="audit-log"),
     path("events/", events.EventListApi.as_view(), name="event-list"),
+    path("realtime/tickets/", realtime.RealtimeTicketApi.as_view(), name="realtime-tickets"),
     *webhook_urls.workspace_urlpatterns,
 ]
 

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.actors import Actor
-from crm.exceptions import Forbidden, InvalidInput, NotFound, PolicyRefusal
+from crm.exceptions import Conflict, Forbidden, InvalidInput, NotFound, PolicyRefusal
 from crm.models import Team
 from crm.scopes import ROLE_SALES, ROLE_VIEWER
 from crm.services.events import events_record
@@ -26,6 +26,7 @@ from ..models import (
     MessageEdit,
     Reaction,
 )
+from ..presence import members_typing
 from ..representations import conversation_data, message_data
 from ..signals import reply_queued
 from ..sla import business_seconds
@@ -139,6 +140,11 @@ def message_send(
     refused with 422 ``reply_window_closed``; a reply between 24 h and 7 days on
     Messenger/Instagram carries the ``HUMAN_AGENT`` tag. Private notes never leave
     Causerie and do not count as responses.
+
+    Realtime: a reply written while other members are typing in the conversation is
+    accepted with ``message.collision = {"typing": [member ids]}``, also written into its
+    ``message.created`` event; with the workspace's ``replies_require_assignee`` on, a reply
+    to a conversation assigned to someone else is refused with 409 ``assignee_lock``.
     """
     if actor.role in (ROLE_SALES, ROLE_VIEWER):
         raise Forbidden("Sales and viewers read conversations but do not reply.")
@@ -158,6 +164,7 @@ def message_send(
                 details={"reply_window": window},
             )
         tag = reply_message_tag(conversation, now=now)
+        _assignee_lock_check(actor, conversation)
     is_member = actor.kind == "member"
     message = Message.objects.create(
         workspace=actor.workspace,
@@ -190,10 +197,13 @@ def message_send(
             conversation.assignee = actor.membership
     conversation.updated_at = now
     conversation.save()
-    events_record(
-        workspace=actor.workspace,
-        items=_records(conversation, message, conversation_event="conversation.updated"),
-    )
+    records = _records(conversation, message, conversation_event="conversation.updated")
+    # Realtime collision warning: the reply is accepted, and says who else was typing.
+    collision = _reply_collision(actor, conversation) if not private else None
+    if collision:
+        records[-1][1]["collision"] = collision
+    message.collision = collision
+    events_record(workspace=actor.workspace, items=records)
     if not private:
         message_id, workspace_id = message.pk, actor.workspace.pk
         transaction.on_commit(
@@ -202,6 +212,28 @@ def message_send(
             )
         )
     return message
+
+
+def _assignee_lock_check(actor: Actor, conversation: Conversation) -> None:
+    """With ``replies_require_assignee``, only the assignee replies to an assigned one."""
+    if not conversation.workspace.replies_require_assignee or actor.kind == "system":
+        return
+    if conversation.assignee_id is None:
+        return
+    if actor.membership is not None and actor.membership.pk == conversation.assignee_id:
+        return
+    raise Conflict(
+        "Only the conversation's assignee can reply; take the conversation first.",
+        code="assignee_lock",
+        details={"assignee": str(conversation.assignee_id)},
+    )
+
+
+def _reply_collision(actor: Actor, conversation: Conversation) -> dict | None:
+    """``{"typing": [member ids]}`` when other members are typing in the conversation."""
+    me = actor.membership.pk if actor.membership is not None else None
+    typing = members_typing(conversation_id=conversation.pk, exclude_member_id=me)
+    return {"typing": typing} if typing else None
 
 
 def _record_response(conversation: Conversation, *, now: datetime) -> None:

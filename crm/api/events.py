@@ -1,5 +1,11 @@
-"""``GET events/?after=<seq>``: the workspace's event log in ``seq`` order."""
+"""``GET events/?after=<seq>``: the workspace's event log in ``seq`` order.
 
+With ``wait=<seconds>`` a reader that is up to date is answered as soon as an event it may
+see is committed, or with an empty page after that long (long polling, for clients that
+cannot keep a websocket open).
+"""
+
+import time
 from urllib.parse import urlencode
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -7,7 +13,8 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from ..selectors import event_list_after
+from conversations.realtime import event_log_last_seq, events_visible_after, realtime_setting
+
 from ..services.events import event_envelope
 from .base import WorkspaceApi
 from .pagination import page_size_from
@@ -32,7 +39,8 @@ class EventListApi(WorkspaceApi):
     """Events after ``after`` in commit order; follow ``next`` to keep reading.
 
     Each credential sees the event types its scopes allow (contact events need
-    ``contacts:read``, conversation and message events ``conversations:read``).
+    ``contacts:read``, conversation and message events ``conversations:read``), and only
+    the conversations it may see (agents restricted to their teams).
     """
 
     required_scopes = {"GET": None}
@@ -42,6 +50,12 @@ class EventListApi(WorkspaceApi):
         parameters=[
             OpenApiParameter("after", int, description="Return events with a larger seq."),
             OpenApiParameter("page_size", int, description="1 to 100, default 50."),
+            OpenApiParameter(
+                "wait",
+                int,
+                description="Long polling: when nothing is new, hold the request up to "
+                "this many seconds (at most 30) until an event arrives. Default 0.",
+            ),
         ],
         responses=EventPageOutputSerializer,
         tags=["events"],
@@ -54,13 +68,20 @@ class EventListApi(WorkspaceApi):
             after = -1
         if after < 0:
             raise ValidationError({"after": ["Must be a non-negative integer seq."]})
+        wait = self._wait_from(request)
         limit = page_size_from(request)
-        events = event_list_after(actor=self.actor, after=after, limit=limit + 1)
-        has_more = len(events) > limit
-        events = events[:limit]
+        page = events_visible_after(actor=self.actor, after=after, limit=limit)
+        deadline = time.monotonic() + wait
+        while not page.events and not page.has_more and time.monotonic() < deadline:
+            if _wait_for_log(
+                workspace_id=self.workspace.pk, beyond=page.next_after, until=deadline
+            ):
+                page = events_visible_after(actor=self.actor, after=page.next_after, limit=limit)
+        events = page.events
         next_url = None
-        if has_more:
-            query = urlencode({"after": events[-1].seq, "page_size": limit})
+        if page.has_more or (not events and page.next_after > after):
+            # An empty page may still move the reader past events it may not see.
+            query = urlencode({"after": page.next_after, "page_size": limit})
             next_url = request.build_absolute_uri(f"{request.path}?{query}")
         return Response(
             {
@@ -69,3 +90,32 @@ class EventListApi(WorkspaceApi):
                 "previous": None,
             }
         )
+
+    @staticmethod
+    def _wait_from(request) -> float:
+        raw = request.query_params.get("wait") or "0"
+        try:
+            wait = int(raw)
+        except ValueError:
+            wait = -1
+        longest = realtime_setting("CAUSERIE_EVENTS_LONG_POLL_MAX", 30)
+        if not 0 <= wait <= longest:
+            raise ValidationError({"wait": [f"Seconds, from 0 to {longest}."]})
+        return float(wait)
+
+
+def _wait_for_log(*, workspace_id, beyond: int, until: float) -> bool:
+    """Sleep until the workspace's log passes ``beyond`` (True) or ``until`` (False).
+
+    Polls the sequence row (one primary-key read) rather than listening to the channel
+    layer: it works the same under WSGI and ASGI, in any process, with or without Redis.
+    """
+    delay = 0.05
+    while True:
+        if event_log_last_seq(workspace_id=workspace_id) > beyond:
+            return True
+        remaining = until - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, 0.5)
