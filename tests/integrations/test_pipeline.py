@@ -1,15 +1,21 @@
 """Platform webhooks end to end: the emulator signs and POSTs over real HTTP to Causerie's
 endpoint, processing turns the stored events into contacts, conversations and messages."""
 
+import time
+
 import pytest
 
 from contacts.models import Contact, Identity
 from conversations.models import Conversation, Message
-from crm.services.workspaces import workspace_create
+from crm.actors import Actor
+from crm.models import ApiKey
+from crm.services.workspaces import api_key_create, workspace_create
+from integrations.emulator import scenarios
 from integrations.models import InboundEvent
 from integrations.services import processing
 from integrations.services.brand_accounts import brand_account_create
 from integrations.services.processing import inbound_events_drain
+from tests.conftest import client_with
 
 from .conftest import load_fixture
 
@@ -20,8 +26,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def connect(live_server, creds):
     """Connect a brand account of ``platform`` with the emulator's test credentials."""
     created = workspace_create(slug="brand", name="Brand", owner_email="owner@brand.test")
-    from crm.actors import Actor
-
     actor = Actor.for_member(created.owner)
 
     def make(platform: str):
@@ -196,3 +200,59 @@ def test_a_worker_dying_mid_batch_loses_and_doubles_nothing(emu, connect, monkey
     assert sorted(Message.objects.values_list("external_id", flat=True)) == ["m_0", "m_1", "m_2"]
     assert Conversation.objects.count() == 1
     assert InboundEvent.objects.filter(status="processed").count() == 3
+
+
+def test_a_reply_goes_out_and_its_status_follows_the_platforms_receipts(emu, connect, settings):
+
+    settings.CAUSERIE_GRAPH_API_URL = emu.base_url
+    account, url = connect("whatsapp")
+    now = int(time.time())
+    inbound = scenarios.whatsapp_envelope(
+        "102290129340398",
+        account.external_id,
+        messages=[scenarios.whatsapp_text("33612345678", "wamid.IN1", "Bonjour !", timestamp=now)],
+        contacts=[("33612345678", "Camille Martin")],
+    )
+    assert deliver(emu, "whatsapp", url, account, inbound) == 200
+    conversation = Conversation.objects.get()
+    owner_actor = Actor.for_api_key(ApiKey.objects.get(workspace=account.workspace))
+    token = api_key_create(
+        actor=owner_actor, name="agent tool", key_scopes=["messages:send"], expires_at=None
+    ).token
+
+    response = client_with(token).post(
+        f"/api/v1/workspaces/brand/conversations/{conversation.pk}/messages/",
+        {"text": "Bonjour Camille, nous vérifions votre commande."},
+        format="json",
+    )
+
+    assert response.status_code == 202
+    reply = Message.objects.get(pk=response.json()["id"])
+    assert reply.status == "sent"
+    sent = emu.last_request("whatsapp")["body"]
+    assert sent["to"].lstrip("+") == "33612345678"
+    assert sent["text"]["body"] == "Bonjour Camille, nous vérifions votre commande."
+    for status in ("delivered", "read"):
+        receipt = scenarios.whatsapp_envelope(
+            "102290129340398",
+            account.external_id,
+            statuses=[
+                scenarios.whatsapp_status(reply.external_id, status, "33612345678", timestamp=now)
+            ],
+        )
+        assert deliver(emu, "whatsapp", url, account, receipt) == 200
+    reply.refresh_from_db()
+    assert reply.status == "read"
+    # A late "delivered" never moves a read message back.
+    late = scenarios.whatsapp_envelope(
+        "102290129340398",
+        account.external_id,
+        statuses=[
+            scenarios.whatsapp_status(
+                reply.external_id, "delivered", "33612345678", timestamp=now + 1
+            )
+        ],
+    )
+    deliver(emu, "whatsapp", url, account, late)
+    reply.refresh_from_db()
+    assert reply.status == "read"
