@@ -147,11 +147,7 @@ class ConversationDetailApi(WorkspaceApi):
         data.is_valid(raise_exception=True)
         changes = _changes_from(self.actor, data.validated_data)
         conversation_update(actor=self.actor, conversation=conversation, changes=changes)
-        # Read back without the visibility rule: an agent who hands a conversation to
-        # another team sees the result of its own change, not a 404.
-        (conversation,) = selectors.conversations_after_change(
-            actor=self.actor, conversation_ids=[conversation.pk]
-        )
+        conversation = selectors.conversation_get(actor=self.actor, conversation_id=conversation_id)
         return Response(conversation_data(conversation))
 
 
@@ -178,9 +174,7 @@ class ConversationBulkApi(WorkspaceApi):
         updated = conversations_bulk_update(
             actor=self.actor, conversation_ids=data.validated_data["ids"], changes=changes
         )
-        rows = selectors.conversations_after_change(
-            actor=self.actor, conversation_ids=[c.pk for c in updated]
-        )
+        rows = selectors.conversation_list(actor=self.actor).filter(pk__in=[c.pk for c in updated])
         return Response({"updated": len(updated), "results": [conversation_data(c) for c in rows]})
 
 
