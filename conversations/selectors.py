@@ -239,6 +239,21 @@ def conversation_get(*, actor: Actor, conversation_id) -> Conversation:
     return conversation
 
 
+def conversations_after_change(*, actor: Actor, conversation_ids) -> list[Conversation]:
+    """Conversations ``actor`` just changed, in the given order, whatever their visibility.
+
+    Only for answering the change itself: a change may move a conversation out of the
+    actor's sight (another team), and the answer still shows what the change did.
+    """
+    rows = {
+        c.pk: c
+        for c in Conversation.objects.filter(workspace=actor.workspace, pk__in=conversation_ids)
+        .select_related("contact")
+        .prefetch_related("labels")
+    }
+    return [rows[pk] for pk in conversation_ids if pk in rows]
+
+
 def message_list(*, actor: Actor, conversation: Conversation) -> QuerySet[Message]:
     """The conversation's messages and private notes (callers check visibility first)."""
     return Message.objects.filter(

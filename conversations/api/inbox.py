@@ -147,7 +147,11 @@ class ConversationDetailApi(WorkspaceApi):
         data.is_valid(raise_exception=True)
         changes = _changes_from(self.actor, data.validated_data)
         conversation_update(actor=self.actor, conversation=conversation, changes=changes)
-        conversation = selectors.conversation_get(actor=self.actor, conversation_id=conversation_id)
+        # Read back without the visibility rule: an agent who hands a conversation to
+        # another team sees the result of its own change, not a 404.
+        (conversation,) = selectors.conversations_after_change(
+            actor=self.actor, conversation_ids=[conversation.pk]
+        )
         return Response(conversation_data(conversation))
 
 
@@ -174,7 +178,9 @@ class ConversationBulkApi(WorkspaceApi):
         updated = conversations_bulk_update(
             actor=self.actor, conversation_ids=data.validated_data["ids"], changes=changes
         )
-        rows = selectors.conversation_list(actor=self.actor).filter(pk__in=[c.pk for c in updated])
+        rows = selectors.conversations_after_change(
+            actor=self.actor, conversation_ids=[c.pk for c in updated]
+        )
         return Response({"updated": len(updated), "results": [conversation_data(c) for c in rows]})
 
 
@@ -213,7 +219,7 @@ class MessageListApi(WorkspaceApi):
         description="A reply is stored `queued` and answered 202 (the adapters send it); "
         "a private note is answered 201. A closed reply window answers 422 "
         "`reply_window_closed`. A reply written while other members were typing in the "
-        "conversation carries `collision: {\"typing\": [member ids]}`; with the workspace's "
+        'conversation carries `collision: {"typing": [member ids]}`; with the workspace\'s '
         "assignee lock on, a reply to a conversation assigned to someone else answers 409 "
         "`assignee_lock`.",
     )

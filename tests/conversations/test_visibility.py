@@ -5,7 +5,7 @@ import pytest
 from conversations.selectors import event_visible_to
 from conversations.services.conversations import ConversationChanges, conversation_update
 from crm.actors import Actor
-from crm.models import Event, Workspace
+from crm.models import Event, Team, Workspace
 from crm.services.workspaces import team_create
 from tests.conftest import client_with
 
@@ -90,3 +90,17 @@ def test_bulk_cannot_reach_hidden_conversations(ws, setup):
     )
 
     assert response.status_code == 404
+
+
+def test_an_agent_handing_a_conversation_to_another_team_sees_the_result(ws, setup):
+    _, client, conversations = setup
+    conversation = conversations["team_unassigned"]
+    other_team = Team.objects.get(workspace=ws.workspace, name="Theirs")
+
+    response = client.patch(
+        ws.url(f"conversations/{conversation.pk}/"), {"team": str(other_team.pk)}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert response.json()["team"] == str(other_team.pk)
+    assert client.get(ws.url(f"conversations/{conversation.pk}/")).status_code == 404
