@@ -223,6 +223,7 @@ class CannedResponseDetailApi(WorkspaceApi):
 def _settings_data(workspace: Workspace) -> dict:
     return {
         "agents_see_only_their_teams": workspace.agents_see_only_their_teams,
+        "replies_require_assignee": workspace.replies_require_assignee,
         "timezone": workspace.timezone,
         "business_hours": workspace.business_hours or {},
     }

@@ -145,6 +145,7 @@ class CannedResponseOutputSerializer(serializers.Serializer):
 
 class InboxSettingsOutputSerializer(serializers.Serializer):
     agents_see_only_their_teams = serializers.BooleanField()
+    replies_require_assignee = serializers.BooleanField()
     timezone = serializers.CharField()
     business_hours = serializers.DictField()
 
@@ -274,6 +275,8 @@ class CannedResponseUpdateInputSerializer(serializers.Serializer):
 
 class InboxSettingsUpdateInputSerializer(serializers.Serializer):
     agents_see_only_their_teams = serializers.BooleanField(required=False)
+    # The assignee lock: only the assignee replies to an assigned conversation (409).
+    replies_require_assignee = serializers.BooleanField(required=False)
     timezone = serializers.CharField(max_length=64, required=False)
     business_hours = serializers.DictField(required=False)
 

@@ -148,7 +148,10 @@ async def test_the_assignee_lock_refuses_replies_of_others(ws):
     _, bob_token = people["bob"]
 
     def setup():
-        Workspace.objects.filter(pk=ws.workspace.pk).update(replies_require_assignee=True)
+        settings = client_with(ws.token).patch(
+            ws.url("inbox-settings/"), {"replies_require_assignee": True}, format="json"
+        )
+        assert settings.json()["replies_require_assignee"] is True
         client_with(ws.token).patch(
             ws.url(f"conversations/{conversation.pk}/"), {"assignee": str(alice.pk)}, format="json"
         )
