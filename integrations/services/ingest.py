@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
+
 from contacts.services.identities import identity_resolve
 from conversations.models import Conversation, Message
 from conversations.services.echoes import ConversationNotYetKnown, message_ingest_native_echo
@@ -191,7 +193,20 @@ def normalized_event_ingest(*, account: BrandAccount, event: NormalizedEvent) ->
         logger.debug("ignoring %s event from %s", kind, account.platform)
 
 
-def normalized_events_ingest(*, account: BrandAccount, events: Iterable[NormalizedEvent]) -> None:
-    """Apply the events of one platform delivery, in the order the platform sent them."""
+def normalized_events_ingest(
+    *, account: BrandAccount, events: Iterable[NormalizedEvent]
+) -> list[TargetNotYetKnown]:
+    """Apply the events of one platform delivery, in the order the platform sent them.
+
+    A body often batches unrelated events: each is applied in its own savepoint, so one
+    event waiting for its message never holds back the others. Returns the events that
+    must wait (their deliveries are retried; what was applied is not applied twice).
+    """
+    waiting: list[TargetNotYetKnown] = []
     for event in events:
-        normalized_event_ingest(account=account, event=event)
+        try:
+            with transaction.atomic():
+                normalized_event_ingest(account=account, event=event)
+        except TargetNotYetKnown as exc:
+            waiting.append(exc)
+    return waiting

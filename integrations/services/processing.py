@@ -61,7 +61,9 @@ def _process_one(event: InboundEvent) -> None:
             normalized = adapter.parse(
                 bytes(event.body), event.headers, account_external_id=account.external_id
             )
-            normalized_events_ingest(account=account, events=normalized)
+            waiting = normalized_events_ingest(account=account, events=normalized)
+        if waiting:
+            raise waiting[0]
     except PayloadError as exc:
         event.attempts += 1
         _failure_record(event, f"unreadable payload: {exc}")

@@ -14,18 +14,16 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         table = connection.ops.quote_name(BrandAccount._meta.db_table)
         rotated = 0
-        with transaction.atomic():
-            # Raw values: the ciphertext is rotated without ever decoding it into Python
-            # objects that could end up in a log.
-            with connection.cursor() as cursor:
-                cursor.execute(f"SELECT id, credentials FROM {table}")
-                rows = cursor.fetchall()
-                for pk, token in rows:
-                    if not token:
-                        continue
-                    cursor.execute(
-                        f"UPDATE {table} SET credentials = %s WHERE id = %s",
-                        [reencrypt(token), pk],
-                    )
-                    rotated += 1
+        # Raw values: the ciphertext is rotated without ever decoding it into Python objects
+        # that could end up in a log.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SELECT id, credentials FROM {table}")
+            for pk, token in cursor.fetchall():
+                if not token:
+                    continue
+                cursor.execute(
+                    f"UPDATE {table} SET credentials = %s WHERE id = %s",
+                    [reencrypt(token), pk],
+                )
+                rotated += 1
         self.stdout.write(f"re-encrypted the credentials of {rotated} brand accounts")
