@@ -79,8 +79,10 @@ class _Overflow(Exception):
     """The connection's queue is full: the client reads slower than events arrive."""
 
 
-def _authenticate(scope: dict) -> tuple[Any, str | None]:
-    """The connection's user (or ``ApiKeyUser``) and the workspace a ticket binds it to."""
+def _authenticate(scope: dict) -> tuple[Any, str | None, Any]:
+    """The connection's user (or ``ApiKeyUser``), the workspace a ticket binds it to, and
+    the credential to re-check while the connection lives (an API key or personal token).
+    """
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     tickets = query.get("ticket")
     if tickets:
@@ -91,20 +93,20 @@ def _authenticate(scope: dict) -> tuple[Any, str | None]:
         if ticket.api_key is not None:
             if not ticket.api_key.is_usable():
                 raise _Refused(CLOSE_UNAUTHENTICATED, "api key revoked or expired")
-            return ApiKeyUser(ticket.api_key), ticket.workspace.slug
+            return ApiKeyUser(ticket.api_key), ticket.workspace.slug, ticket.api_key
         if ticket.user is None or not ticket.user.is_active:
             raise _Refused(CLOSE_UNAUTHENTICATED, "user inactive")
-        return ticket.user, ticket.workspace.slug
+        return ticket.user, ticket.workspace.slug, None
     headers = dict(scope.get("headers") or [])
     header = headers.get(b"authorization", b"").decode("latin-1")
     keyword, _, token = header.partition(" ")
     if keyword.lower() != "bearer" or not token.strip():
         raise _Refused(CLOSE_UNAUTHENTICATED, "no credential")
     try:
-        user, _credential = BearerTokenAuthentication().authenticate_token(token.strip())
+        user, credential = BearerTokenAuthentication().authenticate_token(token.strip())
     except drf_exceptions.AuthenticationFailed as failed:
         raise _Refused(CLOSE_UNAUTHENTICATED, str(failed.detail)) from None
-    return user, None
+    return user, None, credential
 
 
 def _actor_for(user: Any, slug: str) -> Actor:
@@ -113,6 +115,18 @@ def _actor_for(user: Any, slug: str) -> Actor:
         if not user.api_key.is_usable():
             raise NotFound("No such workspace.")
     return actor_for_request(user=user, workspace_slug=slug)
+
+
+def _actor_recheck(user: Any, slug: str, credential: Any) -> Actor | None:
+    """The connection's actor now, or None if its credential or membership is gone."""
+    if credential is not None:
+        credential.refresh_from_db(fields=["revoked_at", "expires_at"])
+        if not credential.is_usable():
+            return None
+    try:
+        return _actor_for(user, slug)
+    except NotFound:
+        return None
 
 
 class InboxConsumer(AsyncJsonWebsocketConsumer):
@@ -137,6 +151,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self._settings()
         self.user: Any = None
         self.bound_slug: str | None = None
+        self.credential: Any = None
         self.actor: Actor | None = None
         self.event_filter: EventFilter | None = None
         self.group: str | None = None
@@ -151,7 +166,9 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         # is an HTTP 403 without a reason), so accept, then close when authentication fails.
         await self.accept()
         try:
-            self.user, self.bound_slug = await database_sync_to_async(_authenticate)(self.scope)
+            self.user, self.bound_slug, self.credential = await database_sync_to_async(
+                _authenticate
+            )(self.scope)
         except _Refused as refused:
             await self.send_json(
                 {"type": "error", "code": "unauthenticated", "message": refused.reason}
@@ -352,6 +369,9 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
                 elif kind == "presence":
                     await self._send_presence(payload)
                 elif kind == "tick" and self.cursor is not None and self.actor is not None:
+                    # A revoked key, a removed member or a new role reaches open connections.
+                    if not await self._recheck_actor():
+                        return
                     if self.event_filter is not None and self.event_filter.restricted:
                         # Team changes reach open connections (in the pump: one writer).
                         await database_sync_to_async(self.event_filter.refresh_teams)()
@@ -376,6 +396,24 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         except Exception:
             logger.exception("realtime pump failed")
             await self._close(1011)
+
+    async def _recheck_actor(self) -> bool:
+        assert self.actor is not None
+        actor = await database_sync_to_async(_actor_recheck)(
+            self.user, self.actor.workspace.slug, self.credential
+        )
+        if actor is None:
+            await self._close(
+                CLOSE_UNAUTHENTICATED,
+                {"type": "error", "code": "unauthenticated", "message": "Access was revoked."},
+            )
+            return False
+        if (actor.role, actor.scopes) != (self.actor.role, self.actor.scopes):
+            self.actor = actor
+            self.event_filter = await database_sync_to_async(EventFilter)(
+                actor, private_notes_to_members_only=True
+            )
+        return True
 
     async def _catch_up(self, *, until: int | None) -> None:
         """Deliver events from the log after the cursor (up to ``until``), in order."""

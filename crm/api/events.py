@@ -5,6 +5,8 @@ see is committed, or with an empty page after that long (long polling, for clien
 cannot keep a websocket open).
 """
 
+import os
+import threading
 import time
 from urllib.parse import urlencode
 
@@ -18,6 +20,12 @@ from conversations.realtime import event_log_last_seq, events_visible_after, rea
 from ..services.events import event_envelope
 from .base import WorkspaceApi
 from .pagination import page_size_from
+
+# A waiting long poll holds a thread of the process (Django runs sync views in a thread
+# pool under ASGI, sized by ASGI_THREADS). At most half of that pool waits at once; beyond
+# it a poll is answered at once, like ``wait=0``, so that other requests never queue.
+_POOL = int(os.environ.get("ASGI_THREADS") or min(32, (os.cpu_count() or 1) + 4))
+_WAITING = threading.BoundedSemaphore(max(1, _POOL // 2))
 
 
 class EventOutputSerializer(serializers.Serializer):
@@ -71,12 +79,18 @@ class EventListApi(WorkspaceApi):
         wait = self._wait_from(request)
         limit = page_size_from(request)
         page = events_visible_after(actor=self.actor, after=after, limit=limit)
-        deadline = time.monotonic() + wait
-        while not page.events and not page.has_more and time.monotonic() < deadline:
-            if _wait_for_log(
-                workspace_id=self.workspace.pk, beyond=page.next_after, until=deadline
-            ):
-                page = events_visible_after(actor=self.actor, after=page.next_after, limit=limit)
+        if wait and not page.events and not page.has_more and _WAITING.acquire(blocking=False):
+            try:
+                deadline = time.monotonic() + wait
+                while not page.events and not page.has_more and time.monotonic() < deadline:
+                    if _wait_for_log(
+                        workspace_id=self.workspace.pk, beyond=page.next_after, until=deadline
+                    ):
+                        page = events_visible_after(
+                            actor=self.actor, after=page.next_after, limit=limit
+                        )
+            finally:
+                _WAITING.release()
         events = page.events
         next_url = None
         if page.has_more or (not events and page.next_after > after):

@@ -5,11 +5,14 @@ import asyncio
 import pytest
 from channels.routing import URLRouter
 from django.urls import path
+from django.utils import timezone
 
 from conversations.consumers import CLOSE_HEARTBEAT_TIMEOUT, CLOSE_RESYNC, InboxConsumer
+from crm.models import ApiKey, Membership
 from crm.services.events import event_record
+from crm.services.workspaces import api_key_create
 
-from .conftest import sync
+from .conftest import subscribed, sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -80,3 +83,26 @@ async def test_a_silent_client_is_closed(ws, ws_client, settings):
     closed = (await client.receive_until(lambda m: m["type"] == "closed", wait=10))[-1]
     assert closed["code"] == CLOSE_HEARTBEAT_TIMEOUT
     await client.close()
+
+
+async def test_revoking_the_key_or_removing_the_member_closes_open_connections(
+    ws, ws_client, settings
+):
+    settings.CAUSERIE_REALTIME_HEARTBEAT_INTERVAL = 0.1
+    settings.CAUSERIE_REALTIME_HEARTBEAT_TIMEOUT = 30
+    created = await sync(api_key_create)(
+        actor=ws.owner_actor, name="k", key_scopes=["contacts:read"], expires_at=None
+    )
+    member, member_token = await sync(ws.add_member)("agent")
+    by_key = await subscribed(ws_client, created.token, ws.slug)
+    by_member = await subscribed(ws_client, member_token, ws.slug)
+
+    await sync(
+        lambda: ApiKey.objects.filter(pk=created.api_key.pk).update(revoked_at=timezone.now())
+    )()
+    await sync(lambda: Membership.objects.filter(pk=member.pk).delete())()
+
+    for client in (by_key, by_member):
+        messages = await client.receive_until(lambda m: m["type"] == "closed")
+        assert messages[-1]["code"] == 4001
+        await client.close()

@@ -84,3 +84,17 @@ def test_the_event_log_hides_other_teams_conversations_from_restricted_agents(ws
     # Paging over what one may not see still moves on.
     paged = client_with(outsider_token).get(ws.url("events/?after=0&page_size=1")).json()
     assert [e["seq"] for e in paged["results"]] == [3]
+
+
+def test_when_every_waiting_slot_is_taken_a_poll_answers_at_once(ws, client, monkeypatch):
+    from crm.api import events
+
+    monkeypatch.setattr(events, "_WAITING", threading.BoundedSemaphore(1))
+    events._WAITING.acquire()  # another long poll holds the only slot
+    try:
+        started = time.monotonic()
+        response = client.get(ws.url("events/?after=0&wait=20"))
+        assert response.json()["results"] == []
+        assert time.monotonic() - started < 8
+    finally:
+        events._WAITING.release()
