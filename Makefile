@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint fmt schema migrate web worker beat clean
+.PHONY: install run test lint fmt schema schemathesis migrate web worker beat clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Causerie needs Python 3.11 or newer on PATH." >&2; exit 1; }
@@ -57,6 +57,12 @@ fmt: install
 
 schema: install
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --api-version v1 --file openapi.yaml
+
+## Schemathesis against the live service (seeded workspace, test settings): no 5xx, every
+## response as the schema says. DATABASE_URL/REDIS_URL as for `make test` (the database is
+## recreated: give it its own name); ST_MAX_TIME bounds the run (default 150 s).
+schemathesis: install
+	bash .ci/schemathesis
 
 ## Production processes (settings from the environment, see README).
 web: install

@@ -10,11 +10,12 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import renderers, serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from crm import scopes
 from crm.api.base import WorkspaceApi
+from crm.api.parsers import JSONParser
 from crm.exceptions import InvalidInput, PayloadTooLarge
 from integrations.models import PLATFORM_CHOICES, BrandAccount
 

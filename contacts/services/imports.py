@@ -185,7 +185,10 @@ def contacts_import_csv(
     if not records or records[0][1] is None:
         raise InvalidInput("The CSV file has no header row.", code="empty_csv")
     _, headers, _ = records[0]
-    headers = [h.strip() for h in headers]
+    # A header with undecodable bytes is shown with U+FFFD: reports must encode as UTF-8.
+    headers = [
+        h.strip().encode("utf-8", "surrogateescape").decode("utf-8", "replace") for h in headers
+    ]
     columns = columns_map(workspace=actor.workspace, headers=headers, mapping=mapping)
     report = ImportReport(columns=columns)
     body = records[1:]

@@ -283,7 +283,9 @@ class InboxSettingsUpdateInputSerializer(serializers.Serializer):
 
 class TeamAssignmentUpdateInputSerializer(serializers.Serializer):
     auto_assign = serializers.BooleanField(required=False)
-    max_open_per_agent = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    max_open_per_agent = serializers.IntegerField(
+        min_value=1, max_value=100_000, required=False, allow_null=True
+    )
 
 
 class ConversationListQuerySerializer(serializers.Serializer):

@@ -56,6 +56,16 @@ class CauserieAutoSchema(AutoSchema):
             operation["description"] = f"{description}\n\nRequired scope: `{scope}`.".strip()
         return operation
 
+    def _get_paginator(self):
+        # Views are plain APIViews that page with ``paginated_response``; without this the
+        # schema would describe their lists as bare arrays instead of the list envelope.
+        paginator = super()._get_paginator()
+        if paginator is None and self.method == "GET":
+            from .pagination import CursorPagination
+
+            return CursorPagination()
+        return paginator
+
     def get_auth(self):
         auth = super().get_auth()
         scope = self.required_scope()

@@ -59,3 +59,27 @@ def test_generated_secrets_are_whsec_and_32_random_bytes():
 def test_the_api_channel_uses_the_same_implementation():
     assert api_adapter.sign is signing.sign
     assert api_adapter.verify_signature is signing.verify_signature
+
+
+def test_the_readme_receiver_example_verifies_the_vector(monkeypatch):
+    """The README's ten-line verifier, run as written, accepts the spec's vector."""
+    import re
+    import time
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    (code,) = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", readme.read_text(), re.S)
+        if "def verify(" in block
+    ]
+    assert len([line for line in code.splitlines() if line.strip()]) <= 10
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    monkeypatch.setattr(time, "time", lambda: TIMESTAMP + 5)
+    headers = {"webhook-id": MSG_ID, "webhook-timestamp": str(TIMESTAMP)}
+    assert namespace["verify"](SECRET, {**headers, "webhook-signature": EXPECTED}, PAYLOAD)
+    assert namespace["verify"](
+        SECRET, {**headers, "webhook-signature": f"v1,AAAA {EXPECTED}"}, PAYLOAD
+    )
+    assert not namespace["verify"](SECRET, {**headers, "webhook-signature": EXPECTED}, b"{}")
