@@ -60,7 +60,7 @@ class EventListApi(WorkspaceApi):
             OpenApiParameter("page_size", int, description="1 to 100, default 50."),
             OpenApiParameter(
                 "wait",
-                int,
+                {"type": "integer", "minimum": 0, "maximum": 30},
                 description="Long polling: when nothing is new, hold the request up to "
                 "this many seconds (at most 30) until an event arrives. Default 0.",
             ),
