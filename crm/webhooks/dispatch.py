@@ -18,6 +18,7 @@ def queue_webhook_deliveries(*, workspace, events, **kwargs) -> None:
     The task reads the events from the log itself, so losing this signal (a crash, a
     broker outage) only delays delivery until the sweep notices the subscription is behind.
     """
+    from ..tasks import task_enqueue
     from .tasks import deliver_webhooks_task
 
     types = {event.type for event in events}
@@ -27,6 +28,6 @@ def queue_webhook_deliveries(*, workspace, events, **kwargs) -> None:
     for subscription_id, wanted in subscriptions:
         if ALL_EVENTS in wanted or types.intersection(wanted):
             try:
-                deliver_webhooks_task.delay(subscription_id=str(subscription_id))
+                task_enqueue(deliver_webhooks_task, subscription_id=str(subscription_id))
             except Exception:  # the broker is down: the sweep will catch up
                 logger.exception("could not queue webhook delivery for %s", subscription_id)

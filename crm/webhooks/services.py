@@ -165,10 +165,13 @@ def webhook_update(
         subscription.save()
         _audit(actor, "webhook.updated", subscription, changes=changes)
     if changes.get("active") == [False, True]:
+        from ..tasks import task_enqueue
         from .tasks import deliver_webhooks_task
 
         subscription_id = str(subscription.pk)
-        transaction.on_commit(lambda: deliver_webhooks_task.delay(subscription_id=subscription_id))
+        transaction.on_commit(
+            lambda: task_enqueue(deliver_webhooks_task, subscription_id=subscription_id)
+        )
     return subscription
 
 
@@ -221,10 +224,11 @@ def webhook_redeliver(*, actor: Actor, delivery: WebhookDelivery) -> None:
         delivery=str(delivery.pk),
         event=str(delivery.event_id),
     )
+    from ..tasks import task_enqueue
     from .tasks import redeliver_webhook_task
 
     delivery_id = str(delivery.pk)
-    transaction.on_commit(lambda: redeliver_webhook_task.delay(delivery_id=delivery_id))
+    transaction.on_commit(lambda: task_enqueue(redeliver_webhook_task, delivery_id=delivery_id))
 
 
 def delivery_next_attempt_number(*, subscription_id, event_id) -> int:
