@@ -203,8 +203,11 @@ def contact_duplicates(*, contact: Contact) -> list[Duplicate]:
 # --- Timeline -----------------------------------------------------------------------------
 
 
-def contact_timeline(*, contact: Contact) -> QuerySet:
+def contact_timeline(*, contact: Contact, actor=None) -> QuerySet:
     """Every message of every conversation of the contact, on any platform.
+
+    With an ``actor``, only the conversations it may see (team visibility), as in the
+    inbox.
 
     Two queries per page whatever its size: the contact's conversation ids, then the
     page with each message's conversation (``select_related``); the caller orders it
@@ -215,9 +218,12 @@ def contact_timeline(*, contact: Contact) -> QuerySet:
     # The contact's conversations as a literal list: the planner then reads each one's
     # messages through its (conversation, created_at) index instead of walking the
     # workspace's whole message index newest first.
-    conversation_ids = list(
-        Conversation.objects.filter(contact_id=contact.pk).values_list("pk", flat=True)
-    )
+    conversations = Conversation.objects.filter(contact_id=contact.pk)
+    if actor is not None:
+        from conversations.selectors import conversation_visibility
+
+        conversations = conversations.filter(conversation_visibility(actor))
+    conversation_ids = list(conversations.values_list("pk", flat=True))
     return Message.objects.filter(
         workspace_id=contact.workspace_id, conversation_id__in=conversation_ids
     ).select_related("conversation")

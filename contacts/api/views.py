@@ -13,6 +13,7 @@ from rest_framework import renderers, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
+from conversations.selectors import actor_is_admin
 from crm import scopes
 from crm.api.base import WorkspaceApi
 from crm.api.parsers import JSONParser
@@ -196,6 +197,14 @@ class TimelineItemOutputSerializer(serializers.Serializer):
             "id": message.author_id or None,
             "name": message.author_name,
         }
+
+    def to_representation(self, message):
+        data = super().to_representation(message)
+        if message.deleted_at is not None and not self.context.get("show_deleted"):
+            # A deleted message's content is for admins only, as in the conversation view.
+            data["text"] = ""
+            data["attachments"] = []
+        return data
 
 
 class ContactImportInputSerializer(serializers.Serializer):
@@ -431,9 +440,10 @@ class TimelineApi(WorkspaceApi):
     def get(self, request, workspace, contact_id):
         contact = selectors.contact_get(workspace=self.workspace, contact_id=contact_id)
         return self.paginated_response(
-            queryset=selectors.contact_timeline(contact=contact),
+            queryset=selectors.contact_timeline(contact=contact, actor=self.actor),
             serializer_class=TimelineItemOutputSerializer,
             ordering=("-created_at", "-id"),
+            context={"show_deleted": actor_is_admin(self.actor)},
         )
 
 

@@ -79,3 +79,39 @@ def test_the_timeline_of_another_workspaces_contact_is_not_found(
     theirs = make_contact(workspace=other_ws, name="Theirs")
 
     assert client.get(ws.url(f"contacts/{theirs.pk}/timeline/")).status_code == 404
+
+
+def test_timeline_respects_team_visibility_and_hides_deleted_text_from_non_admins(
+    ws, client, make_contact, make_brand_account, make_conversation
+):
+    from conversations.models import Message
+    from crm.services.workspaces import team_create
+    from tests.conftest import client_with
+
+    contact = make_contact(name="Vera")
+    support = team_create(actor=ws.owner_actor, name="Support")
+    billing = team_create(actor=ws.owner_actor, name="Billing")
+    agent, agent_token = ws.add_member("agent")
+    support.members.add(agent)
+    start = timezone.now() - timedelta(hours=2)
+    theirs = make_conversation(
+        contact, make_brand_account("facebook"), ["billing question"], start=start
+    )
+    mine = make_conversation(
+        contact, make_brand_account("whatsapp"), ["support question", "oops"], start=start
+    )
+    type(theirs).objects.filter(pk=theirs.pk).update(team=billing)
+    type(mine).objects.filter(pk=mine.pk).update(team=support)
+    Message.objects.filter(text="oops").update(deleted_at=timezone.now())
+    ws.workspace.agents_see_only_their_teams = True
+    ws.workspace.save()
+
+    as_agent = client_with(agent_token).get(ws.url(f"contacts/{contact.pk}/timeline/")).json()
+    as_admin = client.get(ws.url(f"contacts/{contact.pk}/timeline/")).json()
+
+    assert [i["text"] for i in as_agent["results"]] == ["", "support question"]
+    assert [i["text"] for i in as_admin["results"]] == [
+        "oops",
+        "support question",
+        "billing question",
+    ]
