@@ -76,5 +76,17 @@ worker: install
 beat: install
 	DJANGO_SETTINGS_MODULE=config.settings.production $(BIN)/celery -A config beat -l info
 
+## Benchmarks on PostgreSQL and Redis (README, "Benchmarks"): the database causerie_bench on
+## BENCH_DATABASE_URL's server is recreated and BENCH_REDIS_URL's database is flushed.
+## Both write BENCHMARKS.md and bench/results.json.
+BENCH_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/causerie)
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/9
+.PHONY: bench bench-quick
+bench: install
+	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python -m bench --size full
+
+bench-quick: install
+	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python -m bench --size quick
+
 clean:
 	rm -rf $(VENV) causerie.sqlite3 .pytest_cache .ruff_cache

@@ -1,0 +1,10 @@
+"""The product's URLs plus the bare baseline view (bench only, never in config.urls)."""
+
+from django.urls import path
+
+from config.urls import handler400, handler403, handler404, handler500  # noqa: F401
+from config.urls import urlpatterns as product_urlpatterns
+
+from .views import bare_insert
+
+urlpatterns = [path("bench/bare-insert/", bare_insert), *product_urlpatterns]
