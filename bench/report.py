@@ -107,11 +107,9 @@ def markdown(run: dict) -> str:
             lines += _profile_blocks(extra)
         elif "profile_cumulative" in extra:
             lines += [
-                "## Webhook accept: where the time goes (this run)",
+                f"## {extra['profile_title']} (this run)",
                 "",
-                f"SQL statements per request: **{r['queries']:.0f}**. cProfile of "
-                f"{extra['profile_events']} signed Messenger POSTs through Django's test client "
-                "(in-process, so without the server's own cost):",
+                extra["profile_about"],
                 "",
             ]
             lines += _profile_blocks(extra)

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # seconds given to process them, profiled events.
 PLANS = {
     "quick": {"reads": 30, "webhook_seconds": 2.5, "ingest": 2000, "budget": 8, "profile": 60},
-    "full": {"reads": 300, "webhook_seconds": 15.0, "ingest": 10000, "budget": 90, "profile": 500},
+    "full": {"reads": 200, "webhook_seconds": 15.0, "ingest": 10000, "budget": 90, "profile": 200},
     "tiny": {"reads": 5, "webhook_seconds": 1.0, "ingest": 50, "budget": 10, "profile": 20},
 }
 
