@@ -280,9 +280,13 @@ def subscription_deliver(
     try:
         while True:
             now_ = now or clock()
-            subscription = WebhookSubscription.objects.select_related("workspace").get(
-                pk=subscription_id
+            subscription = (
+                WebhookSubscription.objects.select_related("workspace")
+                .filter(pk=subscription_id)
+                .first()
             )
+            if subscription is None:  # deleted meanwhile
+                return RunOutcome(delivered, False, False)
             if not subscription.active or subscription.lease_token != token:
                 return RunOutcome(delivered, False, False)
             if subscription.next_attempt_at is not None and subscription.next_attempt_at > now_:

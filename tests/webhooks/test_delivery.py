@@ -295,3 +295,12 @@ def test_committed_events_are_delivered_through_the_celery_task(make_workspace, 
     assert verify(
         created.json()["secret"], received, at=float(received["headers"]["webhook-timestamp"])
     )
+
+
+def test_a_run_for_a_deleted_subscription_does_nothing(ws, subscribe, sink, clock):
+    subscription, _ = subscribe(sink.url)
+    record(ws)
+    subscription_id = subscription.pk
+    subscription.delete()
+    assert subscription_deliver(subscription_id=subscription_id).delivered == 0
+    assert sink.requests() == []
