@@ -341,19 +341,28 @@ def _webhook_in_process(built, count: int) -> tuple[float, str, str]:
     return queries, cumulative, tottime
 
 
-def bench_webhooks(built, *, seconds: float, concurrency: int = 16, log=print) -> list[Result]:
+def bench_webhooks(
+    built, *, seconds: float, concurrency: int = 16, without_pool: bool = False, log=print
+) -> list[Result]:
+    """Under gunicorn and uvicorn with psycopg's pool (the default settings); with
+    ``without_pool`` also gunicorn without it (a new connection per request)."""
     results = []
     account = built.brand_accounts["facebook"]
     queries, cumulative, tottime = _webhook_in_process(built, 150)
-    count = int(seconds * 6000)
-    for server in ("gunicorn", "uvicorn"):
-        with serving(server, workers=2) as base:
+    count = int(seconds * 3000)  # a run ends early (and is timed so) if all are answered
+    setups = [("gunicorn", "true"), ("uvicorn", "true")]
+    if without_pool:
+        setups.append(("gunicorn", "false"))
+    for kind, pool in setups:
+        server = kind if pool == "true" else f"{kind}, no pool"
+        env = {"DATABASE_POOL": pool}
+        with serving(kind, workers=2, env=env) as base:
             runs = {}
             for name, path in (
                 ("causerie", f"/api/v1/inbound/{account.pk}/"),
                 ("bare", "/bench/bare-insert/"),
             ):
-                tag = f"{server}{name}{uuid.uuid4().hex}"
+                tag = f"{kind}{pool}{name}{uuid.uuid4().hex}"
                 requests = _webhook_requests(built, path, count, tag)
                 load.run_load(base, requests[:200], concurrency=concurrency, seconds=1)  # warm
                 runs[name] = load.run_load(
@@ -366,7 +375,7 @@ def bench_webhooks(built, *, seconds: float, concurrency: int = 16, log=print) -
             ratio = causerie.rate / bare.rate if bare.rate else float("nan")
             results.append(
                 Result(
-                    key=f"webhook_{server}",
+                    key=f"webhook_{kind}" + ("" if pool == "true" else "_nopool"),
                     what=f"webhook accept, signed Messenger POST, {server} (2 workers, "
                     f"{concurrency} connections)",
                     unit="req/s",
@@ -389,7 +398,7 @@ def bench_webhooks(built, *, seconds: float, concurrency: int = 16, log=print) -
                         "profile_cumulative": cumulative,
                         "profile_tottime": tottime,
                     }
-                    if server == "gunicorn"
+                    if (kind, pool) == ("gunicorn", "true")
                     else {},
                 )
             )

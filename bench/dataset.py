@@ -608,7 +608,7 @@ def generate(
         owners = order[: size.conversations]
         while len(owners) < size.conversations:
             # Some people write again and again: a skewed pick among identities.
-            owners.append(order[min(len(order) - 1, int(rng.paretovariate(1.5)) - 1)])
+            owners.append(order[int(len(order) * rng.random() ** 2)])
         lengths = thread_lengths(size.conversations, size.messages, rng)
         conv_rows, reaction_rows, edit_rows, label_rows = [], [], [], []
         seen_threads: set[tuple] = set()

@@ -146,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         results += benchmarks.bench_reads(built, db_url=bench_url, n=plan["reads"])
     if "webhook" in only:
         print("bench: webhook accept")
-        results += benchmarks.bench_webhooks(built, seconds=plan["webhook_seconds"])
+        results += benchmarks.bench_webhooks(
+            built, seconds=plan["webhook_seconds"], without_pool=args.size != "quick"
+        )
     if "ingest" in only:
         print("bench: ingest processing")
         results.append(
