@@ -207,7 +207,9 @@ def _read_profile(path: str, token: str, count: int) -> dict:
     }
 
 
-def bench_reads(built, *, db_url: str, n: int, log=print) -> list[Result]:
+def bench_reads(
+    built, *, db_url: str, n: int, max_seconds: float | None = None, log=print
+) -> list[Result]:
     results = []
     cases = read_cases(built)
     counts = {case.key: query_count(case.path, built.agent_token) for case in cases}
@@ -232,8 +234,8 @@ def bench_reads(built, *, db_url: str, n: int, log=print) -> list[Result]:
                     cur.execute(case.sql, case.params)
                     rows_seen["sql"] = min(50, len(cur.fetchall()))
 
-            causerie = load.time_calls(http_call, n=n)
-            baseline = load.time_calls(sql_call, n=n)
+            causerie = load.time_calls(http_call, n=n, max_seconds=max_seconds)
+            baseline = load.time_calls(sql_call, n=n, max_seconds=max_seconds)
             _status, queries = counts[case.key]
             ratio = causerie.p99_ms / baseline.p99_ms if baseline.p99_ms else float("nan")
             result = Result(
@@ -250,7 +252,8 @@ def bench_reads(built, *, db_url: str, n: int, log=print) -> list[Result]:
                 baseline_p50_ms=baseline.p50_ms,
                 baseline_p99_ms=baseline.p99_ms,
                 queries=queries,
-                note=f"{rows_seen.get('http')} rows (SQL: {rows_seen.get('sql')})",
+                note=f"{rows_seen.get('http')} rows (SQL: {rows_seen.get('sql')}), "
+                f"{len(causerie.samples)} and {len(baseline.samples)} requests",
                 extra=profiled if case is cases[0] else {},
             )
             log(

@@ -38,15 +38,27 @@ class Timing:
         return percentile(self.samples, 99) * 1000
 
 
-def time_calls(fn: Callable[[], object], *, n: int, warmup: int = 5) -> Timing:
-    """Call ``fn`` ``warmup`` then ``n`` times, one after the other; the latencies."""
+def time_calls(
+    fn: Callable[[], object], *, n: int, warmup: int = 5, max_seconds: float | None = None
+) -> Timing:
+    """Call ``fn`` ``warmup`` then ``n`` times, one after the other; the latencies.
+
+    With ``max_seconds``, stops earlier once that long has passed (after 20 calls at least).
+    """
     for _ in range(warmup):
         fn()
     timing = Timing()
+    begun = time.perf_counter()
     for _ in range(n):
         started = time.perf_counter()
         fn()
         timing.samples.append(time.perf_counter() - started)
+        if (
+            max_seconds is not None
+            and len(timing.samples) >= 20
+            and time.perf_counter() - begun > max_seconds
+        ):
+            break
     return timing
 
 
