@@ -123,3 +123,23 @@ def test_duplicated_reordered_batched_deliveries_store_each_message_once(
     outcomes = list(InboundEvent.objects.values_list("status", "error", "attempts"))
     assert sorted(inbound.values_list("external_id", flat=True)) == sorted(expected), outcomes
     assert not InboundEvent.objects.filter(status="failed").exists()
+
+
+@pytest.mark.parametrize("platform", [*WEBHOOK_PLATFORMS, "email", "api"])
+@pytest.mark.parametrize("signature", ["invalid", "missing"])
+def test_a_forged_or_unsigned_delivery_is_refused_and_nothing_is_stored(
+    platform, signature, emu, account_for
+):
+    account, url = account_for(platform)
+    body = scenarios.generate(platform, account_id=account.external_id, conversations=1)
+    first = body.deliveries[0]
+
+    if isinstance(first, bytes):
+        answer = emu.deliver(
+            platform, url, raw=first, account=account.external_id, signature=signature
+        )
+    else:
+        answer = emu.deliver(platform, url, first, account=account.external_id, signature=signature)
+
+    assert answer["status"] == 401
+    assert not InboundEvent.objects.exists()
