@@ -9,6 +9,7 @@ from crm.actors import Actor
 from crm.exceptions import Conflict, InvalidInput
 from crm.services.audit import audit_record
 from crm.services.events import event_record
+from crm.webhooks.ssrf import UnsafeUrl, target_resolve
 
 from ..credentials import credentials_missing, credentials_unknown
 from ..models import PLATFORMS, BrandAccount
@@ -45,6 +46,12 @@ def _credentials_validate(platform: str, credentials: dict) -> None:
         problems[key] = [f"Not a {platform} credential."]
     if not all(isinstance(v, str | int) for v in credentials.values()):
         problems["credentials"] = ["Credential values are strings."]
+    if platform == "api" and credentials.get("callback_url"):
+        # Replies are POSTed there: the same guard as outbound webhooks.
+        try:
+            target_resolve(str(credentials["callback_url"]))
+        except UnsafeUrl as exc:
+            problems["callback_url"] = [str(exc)]
     if problems:
         raise InvalidInput(
             "The credentials are incomplete or wrong.", details={"credentials": problems}

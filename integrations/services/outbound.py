@@ -22,6 +22,7 @@ from django.utils import timezone
 from contacts.models import Identity
 from conversations.models import Conversation, Message
 from conversations.services.messages import message_status_set
+from crm.webhooks.ssrf import UnsafeUrl, target_resolve
 
 from ..adapters import (
     Attachment,
@@ -187,6 +188,17 @@ def outbound_send(*, message_id, client: httpx.Client | None = None) -> str:
     if wait:
         _requeue(message.pk)
         raise RetryLater(wait, "rate limit of the brand account")
+    if account.platform == "api":
+        # Checked again at each send: the name may resolve elsewhere since it was saved.
+        try:
+            target_resolve(str(account.credentials.get("callback_url", "")))
+        except UnsafeUrl as exc:
+            message_status_set(
+                message=message,
+                status="failed",
+                error={"code": "unsafe_callback_url", "message": str(exc)},
+            )
+            return "failed"
     adapter = get_adapter(account.platform)
     owns_client = client is None
     client = client or httpx.Client(timeout=HTTP_TIMEOUT)

@@ -221,3 +221,35 @@ def test_failed_events_are_listed_and_replayable(ws, client, page):
     assert replayed.json()["status"] == "pending"
     assert again.status_code == 409
     assert client.get(ws.url("inbound-events/?status=bogus")).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "callback_url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:8000/admin",
+        "file:///etc/passwd",
+    ],
+)
+def test_an_api_channel_cannot_point_replies_at_internal_addresses(
+    ws, client, settings, callback_url
+):
+    settings.CAUSERIE_ALLOW_PRIVATE_WEBHOOK_URLS = False
+
+    response = client.post(
+        ws.url("brand-accounts/"),
+        {
+            "platform": "api",
+            "name": "Helpdesk",
+            "external_id": "helpdesk",
+            "credentials": {
+                "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                "callback_url": callback_url,
+            },
+        },
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "callback_url" in response.json()["error"]["details"]["credentials"]
+    assert not BrandAccount.objects.exists()
