@@ -112,7 +112,8 @@ class MemberUpdateInputSerializer(serializers.Serializer):
 
 
 class MemberListApi(WorkspaceApi):
-    required_scopes = {"GET": None, "POST": ADMIN}
+    # Members' names and emails are for those who work the conversations, not for any key.
+    required_scopes = {"GET": scopes.CONVERSATIONS_READ, "POST": ADMIN}
 
     @extend_schema(
         operation_id="members_list", responses=MemberOutputSerializer(many=True), tags=["members"]
@@ -138,7 +139,7 @@ class MemberListApi(WorkspaceApi):
 
 
 class MemberDetailApi(WorkspaceApi):
-    required_scopes = {"GET": None, "PATCH": ADMIN, "DELETE": ADMIN}
+    required_scopes = {"GET": scopes.CONVERSATIONS_READ, "PATCH": ADMIN, "DELETE": ADMIN}
 
     @extend_schema(
         operation_id="members_retrieve", responses=MemberOutputSerializer, tags=["members"]
@@ -192,7 +193,7 @@ class TeamUpdateInputSerializer(serializers.Serializer):
 
 
 class TeamListApi(WorkspaceApi):
-    required_scopes = {"GET": None, "POST": ADMIN}
+    required_scopes = {"GET": scopes.CONVERSATIONS_READ, "POST": ADMIN}
 
     @extend_schema(
         operation_id="teams_list", responses=TeamOutputSerializer(many=True), tags=["teams"]
@@ -221,7 +222,7 @@ class TeamListApi(WorkspaceApi):
 
 
 class TeamDetailApi(WorkspaceApi):
-    required_scopes = {"GET": None, "PATCH": ADMIN, "DELETE": ADMIN}
+    required_scopes = {"GET": scopes.CONVERSATIONS_READ, "PATCH": ADMIN, "DELETE": ADMIN}
 
     @extend_schema(operation_id="teams_retrieve", responses=TeamOutputSerializer, tags=["teams"])
     def get(self, request, workspace, team_id):

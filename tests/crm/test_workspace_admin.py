@@ -148,7 +148,10 @@ def test_scoped_key_is_held_to_its_scopes(ws, client):
     ]
     limited = client_with(token)
 
-    assert limited.get(ws.url("members/")).status_code == 200
+    assert limited.get(ws.url("contacts/")).status_code == 200
+    # Members' names and emails need conversations:read, not just any key of the workspace.
+    assert limited.get(ws.url("members/")).status_code == 403
+    assert limited.get(ws.url("teams/")).status_code == 403
     denied = limited.get(ws.url("api-keys/"))
     assert denied.status_code == 403
     assert denied.json()["error"]["code"] == "permission_denied"
