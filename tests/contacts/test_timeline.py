@@ -95,7 +95,10 @@ def test_timeline_respects_team_visibility_and_hides_deleted_text_from_non_admin
     support.members.add(agent)
     start = timezone.now() - timedelta(hours=2)
     theirs = make_conversation(
-        contact, make_brand_account("facebook"), ["billing question"], start=start
+        contact,
+        make_brand_account("facebook"),
+        ["billing question"],
+        start=start - timedelta(hours=1),
     )
     mine = make_conversation(
         contact, make_brand_account("whatsapp"), ["support question", "oops"], start=start
