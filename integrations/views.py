@@ -7,6 +7,7 @@ checks, one INSERT. Parsing happens later, in processing.
 
 import json
 import logging
+import time
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -25,6 +26,29 @@ logger = logging.getLogger(__name__)
 NON_JSON_PLATFORMS = frozenset({"email"})
 
 
+# Platforms call at high rates for the same few accounts: each process keeps an account's
+# routing fields and credentials for a few seconds instead of reading them per request. A
+# disabled account or rotated secret therefore takes effect within this many seconds.
+ACCOUNT_CACHE_SECONDS = 5.0
+_accounts: dict = {}
+
+
+def _account_get(brand_account_id) -> BrandAccount | None:
+    now = time.monotonic()
+    cached = _accounts.get(brand_account_id)
+    if cached is not None and now - cached[0] < ACCOUNT_CACHE_SECONDS:
+        return cached[1]
+    account = (
+        BrandAccount.objects.filter(pk=brand_account_id)
+        .only("id", "workspace_id", "platform", "external_id", "status", "credentials")
+        .first()
+    )
+    if len(_accounts) > 10_000:
+        _accounts.clear()
+    _accounts[brand_account_id] = (now, account)
+    return account
+
+
 def _lower_headers(request) -> dict[str, str]:
     return {name.lower(): value for name, value in request.headers.items()}
 
@@ -33,11 +57,7 @@ def _lower_headers(request) -> dict[str, str]:
 def inbound_webhook(request, brand_account_id):
     """Handshake (GET) or store a verified event (POST) for one brand account."""
     try:
-        account = (
-            BrandAccount.objects.filter(pk=brand_account_id)
-            .only("id", "workspace_id", "platform", "external_id", "status", "credentials")
-            .first()
-        )
+        account = _account_get(brand_account_id)
     except DatabaseError:
         logger.exception("database unavailable on inbound webhook")
         # 503 makes the platform redeliver later; nothing is lost.

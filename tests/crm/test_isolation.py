@@ -104,7 +104,10 @@ def victim_objects(victim):
         external_id="999",
         credentials={"bot_token": "999:secret"},
     )
-    inbound = inbound_event_store(account=account, body=b'{"update_id": 1}', headers={})
+    inbound_event_store(account=account, body=b'{"update_id": 1}', headers={})
+    from integrations.models import InboundEvent
+
+    inbound = InboundEvent.objects.get(brand_account=account)
     inbound.status = "failed"
     inbound.save()
     return {
