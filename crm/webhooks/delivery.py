@@ -179,7 +179,8 @@ def _attempt(
 
 
 def _event_filter(subscription: WebhookSubscription) -> Q:
-    condition = Q()
+    # Private notes never leave Causerie: no subscription receives their events.
+    condition = ~(Q(type__startswith="message.") & Q(data__private=True))
     allowed = [p for p, scope in EVENT_TYPE_SCOPES.items() if scope in subscription.scopes]
     if len(allowed) < len(EVENT_TYPE_SCOPES):
         visible = Q(pk__in=[])

@@ -58,6 +58,20 @@ def test_an_event_arrives_signed_as_the_specification_says(ws, subscribe, sink, 
     assert subscription.cursor_seq == event.seq
 
 
+def test_private_notes_never_leave_causerie(ws, subscribe, sink, clock):
+    subscription, _ = subscribe(sink.url)
+    record(ws, "message.created", id="note", private=True, text="the customer is rude")
+    record(ws, "message.updated", id="note", private=True, text="the customer is very rude")
+    public = record(ws, "message.created", id="reply", private=False, text="On its way!")
+
+    while subscription_deliver(subscription_id=subscription.pk).delivered:
+        pass
+
+    sent = [json.loads(r["body"]) for r in sink.requests()]
+    assert [e["data"]["id"] for e in sent] == ["reply"]
+    assert sent[0]["seq"] == public.seq
+
+
 def test_events_before_the_subscription_are_not_sent(ws, subscribe, sink, clock):
     record(ws)
     subscription, _ = subscribe(sink.url)
