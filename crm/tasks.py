@@ -1,8 +1,10 @@
-"""Queueing Celery tasks, with an in-process background mode for the embedded default."""
+"""Queueing Celery tasks (with an in-process background mode for the embedded default), and
+the event log's pruning task."""
 
 import logging
 import threading
 
+from celery import shared_task
 from django.conf import settings
 from django.db import connection
 
@@ -30,3 +32,11 @@ def task_enqueue(task, **kwargs) -> None:
             connection.close()
 
     threading.Thread(target=run, name=f"task:{task.name}", daemon=True).start()
+
+
+@shared_task(name="crm.prune_events", ignore_result=True)
+def prune_events_task() -> int:
+    """Delete events past ``CAUSERIE_EVENT_RETENTION`` in bounded batches (run by beat)."""
+    from .services.events import events_prune
+
+    return events_prune()

@@ -188,6 +188,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "integrations.process_inbound_events",
         "schedule": 5.0,
     },
+    # Events past CAUSERIE_EVENT_RETENTION, in bounded batches, every 10 minutes.
+    "crm-prune-events": {"task": "crm.prune_events", "schedule": 600.0},
 }
 
 # --- REST API ---------------------------------------------------------------------------
@@ -263,6 +265,8 @@ CAUSERIE_SEND_RATE_LIMITS = {
 CAUSERIE_INBOUND_MAX_BYTES = env.int("CAUSERIE_INBOUND_MAX_BYTES", default=3 * 1024 * 1024)
 # How long an Idempotency-Key is remembered, per API.md.
 CAUSERIE_IDEMPOTENCY_TTL = timedelta(hours=24)
+# How long the event log keeps events (days) for events/, webhooks and realtime resumes.
+CAUSERIE_EVENT_RETENTION = timedelta(days=env.int("CAUSERIE_EVENT_RETENTION", default=30))
 # Realtime tickets are single use and short lived, per API.md.
 CAUSERIE_REALTIME_TICKET_TTL = timedelta(seconds=60)
 

@@ -9,8 +9,11 @@ call to ``events_record``.
 
 import logging
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from itertools import takewhile
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.dispatch import Signal
@@ -94,3 +97,47 @@ def _events_dispatch(*, workspace: Workspace, events: Iterable[Event]) -> None:
                 result,
                 exc_info=result,
             )
+
+
+def events_prune(*, batch_size: int = 1000, max_batches: int = 50) -> int:
+    """Delete events older than ``CAUSERIE_EVENT_RETENTION``; return how many went.
+
+    Works from the oldest event of each workspace forward, along the ``(workspace, seq)``
+    index, ``batch_size`` events per statement and at most ``max_batches`` statements per
+    call (beat calls again later), so that a large backlog never holds long locks. The
+    newest event of a workspace is always kept: numbering comes from ``EventSequence``, so
+    ``seq`` keeps increasing whatever is pruned, and the log keeps showing where it ends.
+    Clients that resume from a pruned ``seq`` are told to resync (``subscription_start``).
+    """
+    retention = getattr(settings, "CAUSERIE_EVENT_RETENTION", timedelta(days=30))
+    cutoff = timezone.now() - retention
+    deleted = 0
+    batches = 0
+    for workspace_id in EventSequence.objects.order_by("pk").values_list("workspace_id", flat=True):
+        newest = (
+            Event.objects.filter(workspace_id=workspace_id)
+            .order_by("-seq")
+            .values_list("seq", flat=True)
+            .first()
+        )
+        while newest is not None and batches < max_batches:
+            oldest = list(
+                Event.objects.filter(workspace_id=workspace_id, seq__lt=newest)
+                .order_by("seq")
+                .values_list("seq", "occurred_at")[:batch_size]
+            )
+            # Events are numbered in commit order, so the expired ones come first.
+            expired = list(takewhile(lambda row: row[1] < cutoff, oldest))
+            if not expired:
+                break
+            batches += 1
+            _, per_model = Event.objects.filter(
+                workspace_id=workspace_id,
+                seq__gte=expired[0][0],
+                seq__lte=expired[-1][0],
+                occurred_at__lt=cutoff,
+            ).delete()
+            deleted += per_model.get(Event._meta.label, 0)
+            if len(expired) < len(oldest) or len(oldest) < batch_size:
+                break
+    return deleted
