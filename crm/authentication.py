@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from .exceptions import Forbidden
 from .models import ApiKey, PersonalToken
 from .services.tokens import API_KEY_KIND, token_matches, token_split
 
@@ -82,3 +83,17 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="api"'
+
+
+class CsrfSessionAuthentication(authentication.SessionAuthentication):
+    """DRF's session authentication (browser clients), CSRF enforced on every unsafe method.
+
+    A refused CSRF check answers 403 ``csrf_failed``, the code Django's own CSRF failure
+    view uses, so a browser client can tell it from a missing permission.
+    """
+
+    def enforce_csrf(self, request) -> None:
+        try:
+            super().enforce_csrf(request)
+        except exceptions.PermissionDenied as refused:
+            raise Forbidden(str(refused.detail), code="csrf_failed") from None

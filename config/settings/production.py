@@ -21,5 +21,11 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 30)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+# Preloading commits the domain and all its subdomains to HTTPS in every browser for months
+# and is slow to undo, so it is the operator's decision: SECURE_HSTS_PRELOAD=1 (with
+# SECURE_HSTS_SECONDS of at least a year, as the preload list requires). Left off, Django's
+# reminder about it (security.W021) is silenced: off is a decision, not an oversight, and
+# `check --deploy` stays clean so that any other warning stands out.
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -1,5 +1,6 @@
 """OpenAPI generation: every operation documents its scope and its error responses."""
 
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
@@ -19,6 +20,12 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
+class CsrfSessionScheme(SessionScheme):
+    """Session cookie of a signed-in member (browser clients); writes need ``X-CSRFToken``."""
+
+    target_class = "crm.authentication.CsrfSessionAuthentication"
+
+
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable snake_case code clients can branch on.")
     message = serializers.CharField(help_text="What went wrong, for a person.")
@@ -32,7 +39,8 @@ class ErrorSerializer(serializers.Serializer):
 ERROR_RESPONSES = {
     "400": "Invalid input (`validation_error`, `parse_error`).",
     "401": "Missing or invalid credential (`not_authenticated`, `authentication_failed`).",
-    "403": "The credential lacks the scope or role (`permission_denied`).",
+    "403": "The credential lacks the scope or role (`permission_denied`), or a session "
+    "write lacks its CSRF token (`csrf_failed`).",
     "404": "No such object in this workspace (`not_found`).",
     "409": "Conflicts with the current state or a reused Idempotency-Key.",
     "429": "Rate limited (`throttled`); see `Retry-After`.",
