@@ -36,9 +36,10 @@ from rest_framework import exceptions as drf_exceptions
 
 from crm.actors import Actor
 from crm.authentication import ApiKeyUser, BearerTokenAuthentication
-from crm.exceptions import NotFound
+from crm.exceptions import NotFound, TooManyAttempts
 from crm.realtime import workspace_group
 from crm.selectors import actor_for_request
+from crm.services.auth_guard import failures_counted
 from crm.services.realtime_tickets import TicketRefused, realtime_ticket_consume
 
 from . import presence
@@ -60,6 +61,7 @@ CLOSE_TICKET_EXPIRED = 4003  # ticket older than 60 s
 CLOSE_TICKET_USED = 4004  # ticket already spent: tickets are single use
 CLOSE_HEARTBEAT_TIMEOUT = 4008  # the client stayed silent past the heartbeat timeout
 CLOSE_RESYNC = 4009  # the client fell behind (queue overflow): reload, then resubscribe
+CLOSE_THROTTLED = 4029  # too many failed credentials from this address: wait, then retry
 TICKET_CLOSE_CODES = {
     "invalid": CLOSE_TICKET_INVALID,
     "expired": CLOSE_TICKET_EXPIRED,
@@ -69,10 +71,12 @@ REPLAY_PAGE = 500
 
 
 class _Refused(Exception):
-    def __init__(self, code: int, reason: str):
+    def __init__(self, code: int, reason: str, error: str = "unauthenticated", details=None):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        self.error = error
+        self.details = details or {}
 
 
 class _Overflow(Exception):
@@ -83,6 +87,17 @@ def _authenticate(scope: dict) -> tuple[Any, str | None, Any]:
     """The connection's user (or ``ApiKeyUser``), the workspace a ticket binds it to, and
     the credential to re-check while the connection lives (an API key or personal token).
     """
+    client = (scope.get("client") or ("", 0))[0] or ""
+    try:
+        with failures_counted(client=client, refusals=(_Refused,)):
+            return _authenticate_credential(scope)
+    except TooManyAttempts as refused:
+        raise _Refused(
+            CLOSE_THROTTLED, "too many failed attempts", "throttled", refused.details
+        ) from None
+
+
+def _authenticate_credential(scope: dict) -> tuple[Any, str | None, Any]:
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     tickets = query.get("ticket")
     if tickets:
@@ -171,7 +186,12 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             )(self.scope)
         except _Refused as refused:
             await self.send_json(
-                {"type": "error", "code": "unauthenticated", "message": refused.reason}
+                {
+                    "type": "error",
+                    "code": refused.error,
+                    "message": refused.reason,
+                    "details": refused.details,
+                }
             )
             await self.close(code=refused.code)
             return

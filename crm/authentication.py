@@ -4,9 +4,11 @@ from datetime import timedelta
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions
+from rest_framework.throttling import BaseThrottle
 
 from .exceptions import Forbidden
 from .models import ApiKey, PersonalToken
+from .services.auth_guard import failures_counted
 from .services.tokens import API_KEY_KIND, token_matches, token_split
 
 # Writing last_used_at on every request would turn each read into a write; a minute of
@@ -29,6 +31,12 @@ class ApiKeyUser:
 
     def __str__(self) -> str:
         return f"api-key:{self.api_key.prefix}"
+
+
+def client_address(request) -> str:
+    """The client's address as the throttles see it: ``REMOTE_ADDR``, or the address that
+    the last of ``NUM_PROXIES`` trusted proxies put in ``X-Forwarded-For``."""
+    return BaseThrottle().get_ident(request)
 
 
 def _touch_last_used(model, credential) -> None:
@@ -54,8 +62,10 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         keyword, _, token = header.partition(" ")
         if keyword.lower() != self.keyword.lower():
             return None
-        token = token.strip()
-        return self.authenticate_token(token)
+        with failures_counted(
+            client=client_address(request), refusals=(exceptions.AuthenticationFailed,)
+        ):
+            return self.authenticate_token(token.strip())
 
     def authenticate_token(self, token: str):
         """Resolve a raw token to ``(user, credential)`` or raise AuthenticationFailed."""

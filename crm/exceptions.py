@@ -66,3 +66,16 @@ class ServiceUnavailable(ApplicationError):
     status_code = 503
     default_code = "service_unavailable"
     default_detail = "A service Causerie depends on is unavailable; retry shortly."
+
+
+class TooManyAttempts(ApplicationError):
+    """Too many failed attempts from one client: 429 with ``Retry-After``."""
+
+    status_code = 429
+    default_code = "throttled"
+    default_detail = "Too many attempts; retry later."
+
+    def __init__(self, message: str | None = None, *, retry_after: int):
+        super().__init__(message, details={"retry_after": retry_after})
+        # Read by the error handler, which sets Retry-After, as for DRF's Throttled.
+        self.wait = retry_after

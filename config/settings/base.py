@@ -211,6 +211,9 @@ REST_FRAMEWORK = {
         "credential": env.str("CAUSERIE_THROTTLE_RATE", default="6000/min"),
         "auth": env.str("CAUSERIE_AUTH_THROTTLE_RATE", default="30/min"),
     },
+    # Proxies in front of the web processes whose X-Forwarded-For is trusted for the client
+    # address of throttles; 0 uses the connection's address (a client cannot spoof it).
+    "NUM_PROXIES": env.int("CAUSERIE_NUM_PROXIES", default=0),
     "EXCEPTION_HANDLER": "crm.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_VERSIONING_CLASS": None,
@@ -267,6 +270,10 @@ CAUSERIE_INBOUND_MAX_BYTES = env.int("CAUSERIE_INBOUND_MAX_BYTES", default=3 * 1
 CAUSERIE_IDEMPOTENCY_TTL = timedelta(hours=24)
 # How long the event log keeps events (days) for events/, webhooks and realtime resumes.
 CAUSERIE_EVENT_RETENTION = timedelta(days=env.int("CAUSERIE_EVENT_RETENTION", default=30))
+# Failed authentications (bad API key, personal token, realtime ticket or password) one
+# client address may make per window before every attempt of it is refused with 429.
+CAUSERIE_AUTH_FAILURE_LIMIT = env.int("CAUSERIE_AUTH_FAILURE_LIMIT", default=20)
+CAUSERIE_AUTH_FAILURE_WINDOW = env.int("CAUSERIE_AUTH_FAILURE_WINDOW", default=300)
 # Realtime tickets are single use and short lived, per API.md.
 CAUSERIE_REALTIME_TICKET_TTL = timedelta(seconds=60)
 

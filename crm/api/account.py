@@ -7,9 +7,10 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.response import Response
 
 from .. import scopes
-from ..authentication import ApiKeyUser
+from ..authentication import ApiKeyUser, client_address
 from ..exceptions import Forbidden
 from ..selectors import personal_token_get, personal_token_list, workspace_list_for_user
+from ..services.auth_guard import failures_counted
 from ..services.workspaces import personal_token_create, personal_token_revoke
 from .base import BaseApi
 from .throttling import AuthRateThrottle
@@ -166,13 +167,14 @@ class TokenObtainApi(BaseApi):
     def post(self, request):
         data = TokenObtainInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(
-            request,
-            email=data.validated_data["email"].lower(),
-            password=data.validated_data["password"],
-        )
-        if user is None:
-            raise AuthenticationFailed("Wrong email or password.")
+        with failures_counted(client=client_address(request), refusals=(AuthenticationFailed,)):
+            user = authenticate(
+                request,
+                email=data.validated_data["email"].lower(),
+                password=data.validated_data["password"],
+            )
+            if user is None:
+                raise AuthenticationFailed("Wrong email or password.")
         token, secret = personal_token_create(user=user, name=data.validated_data["name"])
         token.token = secret
         return Response(
