@@ -94,6 +94,13 @@ def read_cases(built) -> list[ReadCase]:
     q = "remboursement"
     name_term = built.search_name
     from contacts.normalize import fold
+    from conversations.models import Conversation
+
+    timeline_conversations = list(
+        Conversation.objects.filter(workspace_id=ws, contact_id=contact).values_list(
+            "pk", flat=True
+        )
+    )
 
     return [
         ReadCase(
@@ -145,15 +152,20 @@ def read_cases(built) -> list[ReadCase]:
             "contact_timeline",
             "contact timeline, busiest contact, newest first",
             base + f"contacts/{contact}/timeline/",
-            """
-            SELECT m.*, c.platform, c.kind, c.brand_account_id AS conversation_account
-            FROM conversations_message m
-            JOIN conversations_conversation c ON c.id = m.conversation_id
-            WHERE m.workspace_id = %(ws)s AND m.conversation_id = ANY(ARRAY(
-              SELECT id FROM conversations_conversation WHERE contact_id = %(contact)s))
-            ORDER BY m.created_at DESC, m.id DESC LIMIT 51
-            """,
-            {"ws": ws, "contact": contact},
+            # The best plan by hand (the contact's conversations looked up beforehand,
+            # untimed): each conversation's newest page from its (conversation,
+            # created_at, id) index, then the newest of those.
+            "SELECT * FROM ("
+            + " UNION ALL ".join(
+                "(SELECT m.*, c.platform, c.kind, c.brand_account_id AS conversation_account "
+                "FROM conversations_message m "
+                "JOIN conversations_conversation c ON c.id = m.conversation_id "
+                f"WHERE m.conversation_id = %(c{n})s "
+                "ORDER BY m.created_at DESC, m.id DESC LIMIT 51)"
+                for n in range(len(timeline_conversations))
+            )
+            + ") page ORDER BY created_at DESC, id DESC LIMIT 51",
+            {f"c{n}": pk for n, pk in enumerate(timeline_conversations)},
         ),
         ReadCase(
             "contact_search",

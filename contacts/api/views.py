@@ -174,9 +174,9 @@ class ContactDuplicateOutputSerializer(serializers.Serializer):
 class TimelineItemOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     conversation = serializers.UUIDField(source="conversation_id")
-    platform = serializers.CharField(source="conversation.platform")
-    kind = serializers.CharField(source="conversation.kind", help_text="The conversation's kind.")
-    brand_account = serializers.UUIDField(source="conversation.brand_account_id", allow_null=True)
+    platform = serializers.CharField(source="conversation_platform")
+    kind = serializers.CharField(source="conversation_kind", help_text="The conversation's kind.")
+    brand_account = serializers.UUIDField(source="conversation_brand_account_id", allow_null=True)
     direction = serializers.CharField()
     private = serializers.BooleanField()
     author = serializers.SerializerMethodField()

@@ -4,6 +4,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from contacts import selectors as contact_selectors
+
 
 def test_timeline_spans_platforms_newest_first_with_conversation_and_platform(
     ws, client, make_contact, make_brand_account, make_conversation
@@ -51,6 +53,44 @@ def test_timeline_pages_through_everything_once(
     assert len(seen) == 15
     assert len(set(seen)) == 15
     assert seen == sorted(seen, reverse=True)
+
+
+def _walk(client, url: str) -> tuple[list, list]:
+    """The pages' ids following ``next`` from ``url``, then ``previous`` back from the last."""
+    forward, backward = [], []
+    while url:
+        page = client.get(url).json()
+        forward.append([i["id"] for i in page["results"]])
+        last, url = page, page["next"]
+    url = last["previous"]
+    while url:
+        page = client.get(url).json()
+        backward.append([i["id"] for i in page["results"]])
+        url = page["previous"]
+    return forward, backward
+
+
+def test_timeline_pages_alike_through_ties_whichever_the_plan(
+    ws, client, make_contact, make_brand_account, make_conversation, monkeypatch
+):
+    # Up to TIMELINE_MERGE_MAX_CONVERSATIONS a page is the union of a page per
+    # conversation, beyond it one scan of the contact's messages: both page alike, forward
+    # and back, through ties (the three conversations' messages share their times).
+    contact = make_contact(name="Ties")
+    start = timezone.now() - timedelta(days=1)
+    for platform in ("facebook", "instagram", "telegram"):
+        make_conversation(contact, make_brand_account(platform), ["a", "b", "c"], start=start)
+    url = ws.url(f"contacts/{contact.pk}/timeline/?page_size=2")
+
+    merged = _walk(client, url)
+    monkeypatch.setattr(contact_selectors, "TIMELINE_MERGE_MAX_CONVERSATIONS", 1)
+    one_scan = _walk(client, url)
+
+    assert merged == one_scan
+    everything = client.get(ws.url(f"contacts/{contact.pk}/timeline/?page_size=100")).json()
+    assert [i for page in merged[0] for i in page] == [i["id"] for i in everything["results"]]
+    assert len(everything["results"]) == 9
+    assert len(merged[1]) >= 1
 
 
 def test_timeline_query_count_does_not_depend_on_the_page_size(
