@@ -15,6 +15,7 @@ from __future__ import annotations
 import cProfile
 import hashlib
 import io
+import os
 import pstats
 import re
 import time
@@ -27,7 +28,7 @@ import psycopg
 
 from . import load
 from .servers import serving
-from .views import BARE_TABLE
+from .views import BARE_TABLE, FLOOR_PAGES_ENV
 
 
 @dataclass
@@ -45,6 +46,9 @@ class Result:
     baseline_p50_ms: float | None = None
     baseline_p99_ms: float | None = None
     queries: float | None = None
+    # Reads: the same page served by a bare Django view under the same server (no DB).
+    floor_p50_ms: float | None = None
+    floor_p99_ms: float | None = None
     note: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -185,8 +189,8 @@ def read_cases(built) -> list[ReadCase]:
     ]
 
 
-def query_count(path: str, token: str) -> tuple[int, int]:
-    """(status, SQL queries) of one request through the full Django stack, in-process."""
+def query_count(path: str, token: str) -> tuple[int, int, bytes]:
+    """(status, SQL queries, body) of one request through the full Django stack, in-process."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -194,7 +198,18 @@ def query_count(path: str, token: str) -> tuple[int, int]:
     client = Client()
     with CaptureQueriesContext(connection) as captured:
         response = client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}")
-    return response.status_code, len(captured.captured_queries)
+    return response.status_code, len(captured.captured_queries), response.content
+
+
+def _floor_pages(cases: list[ReadCase], bodies: dict[str, bytes]) -> None:
+    """Write each read's own answer where the servers' ``bare_page`` view finds it."""
+    import json
+    import tempfile
+
+    handle, path = tempfile.mkstemp(prefix="causerie-bench-pages-", suffix=".json")
+    with os.fdopen(handle, "w") as out:
+        json.dump({case.key: bodies[case.key].decode() for case in cases}, out)
+    os.environ[FLOOR_PAGES_ENV] = path
 
 
 def _read_profile(path: str, token: str, count: int) -> dict:
@@ -225,6 +240,7 @@ def bench_reads(
     results = []
     cases = read_cases(built)
     counts = {case.key: query_count(case.path, built.agent_token) for case in cases}
+    _floor_pages(cases, {key: body for key, (_s, _q, body) in counts.items()})
     profiled = _read_profile(cases[0].path, built.agent_token, 30)
     headers = {"Authorization": f"Bearer {built.agent_token}"}
     with (
@@ -241,6 +257,11 @@ def bench_reads(
                     raise RuntimeError(f"{case.path}: {response.status_code} {response.text}")
                 rows_seen["http"] = len(response.json()["results"])
 
+            def floor_call(case=case):
+                response = client.get(f"/bench/page/{case.key}/")
+                if response.status_code != 200:
+                    raise RuntimeError(f"floor {case.key}: {response.status_code}")
+
             def sql_call(case=case, rows_seen=rows_seen):
                 with conn.cursor() as cur:
                     cur.execute(case.sql, case.params)
@@ -248,7 +269,8 @@ def bench_reads(
 
             causerie = load.time_calls(http_call, n=n, max_seconds=max_seconds)
             baseline = load.time_calls(sql_call, n=n, max_seconds=max_seconds)
-            _status, queries = counts[case.key]
+            floor = load.time_calls(floor_call, n=n, max_seconds=max_seconds)
+            _status, queries, body = counts[case.key]
             ratio = causerie.p99_ms / baseline.p99_ms if baseline.p99_ms else float("nan")
             result = Result(
                 key=case.key,
@@ -264,14 +286,18 @@ def bench_reads(
                 baseline_p50_ms=baseline.p50_ms,
                 baseline_p99_ms=baseline.p99_ms,
                 queries=queries,
+                floor_p50_ms=floor.p50_ms,
+                floor_p99_ms=floor.p99_ms,
                 note=f"{rows_seen.get('http')} rows (SQL: {rows_seen.get('sql')}), "
+                f"{len(body) / 1024:.0f} KiB, "
                 f"{len(causerie.samples)} and {len(baseline.samples)} requests",
                 extra=profiled if case is cases[0] else {},
             )
             log(
                 f"  {case.key}: p50 {causerie.p50_ms:.1f} / p99 {causerie.p99_ms:.1f} ms, "
                 f"SQL p50 {baseline.p50_ms:.2f} / p99 {baseline.p99_ms:.2f} ms, "
-                f"ratio {ratio:.1f}, {queries} queries, {result.note}"
+                f"ratio {ratio:.1f}, {queries} queries; floor p50 {floor.p50_ms:.2f} / p99 "
+                f"{floor.p99_ms:.2f} ms; {result.note}"
             )
             results.append(result)
     return results
@@ -356,73 +382,159 @@ def _webhook_in_process(built, count: int) -> tuple[float, str, str]:
     return queries, cumulative, tottime
 
 
+# Server setups: (server, psycopg's pool on). The topology compares them on the same work.
+WITH_POOL = [("gunicorn", "true"), ("uvicorn", "true")]
+WITHOUT_POOL = [("gunicorn", "false"), ("uvicorn", "false")]
+
+
+def _setup_name(kind: str, pool: str) -> str:
+    return kind if pool == "true" else f"{kind}, no pool"
+
+
+def _setup_key(prefix: str, kind: str, pool: str) -> str:
+    return f"{prefix}_{kind}" + ("" if pool == "true" else "_nopool")
+
+
+def _load_pair(
+    base: str, runs: dict[str, list[bytes]], *, concurrency: int, seconds: float, label: str, log
+) -> dict[str, load.LoadResult]:
+    """Each named list of requests under load on the running server (after a warm-up)."""
+    results = {}
+    for name, requests in runs.items():
+        warm = max(1, min(200, len(requests) // 10))
+        load.run_load(base, requests[:warm], concurrency=concurrency, seconds=1)
+        results[name] = load.run_load(
+            base, requests[warm:], concurrency=concurrency, seconds=seconds
+        )
+        bad = {k: v for k, v in results[name].statuses.items() if k != 200}
+        if bad:
+            log(f"  {label} {name}: non-200 answers {bad}")
+    return results
+
+
+def _under_servers(setups, measure, *, workers: int = 2) -> list[Result]:
+    """``measure(kind, pool, base_url)`` under each server setup, in turn."""
+    results = []
+    for kind, pool in setups:
+        with serving(kind, workers=workers, env={"DATABASE_POOL": pool}) as base:
+            results.append(measure(kind, pool, base))
+    return results
+
+
 def bench_webhooks(
     built, *, seconds: float, concurrency: int = 16, without_pool: bool = False, log=print
 ) -> list[Result]:
     """Under gunicorn and uvicorn with psycopg's pool (the default settings); with
     ``without_pool`` also gunicorn without it (a new connection per request)."""
-    results = []
     account = built.brand_accounts["facebook"]
     queries, cumulative, tottime = _webhook_in_process(built, 150)
     count = int(seconds * 3000)  # a run ends early (and is timed so) if all are answered
-    setups = [("gunicorn", "true"), ("uvicorn", "true")]
-    if without_pool:
-        setups.append(("gunicorn", "false"))
-    for kind, pool in setups:
-        server = kind if pool == "true" else f"{kind}, no pool"
-        env = {"DATABASE_POOL": pool}
-        with serving(kind, workers=2, env=env) as base:
-            runs = {}
-            for name, path in (
-                ("causerie", f"/api/v1/inbound/{account.pk}/"),
-                ("bare", "/bench/bare-insert/"),
-            ):
-                tag = f"{kind}{pool}{name}{uuid.uuid4().hex}"
-                requests = _webhook_requests(built, path, count, tag)
-                load.run_load(base, requests[:200], concurrency=concurrency, seconds=1)  # warm
-                runs[name] = load.run_load(
-                    base, requests[200:], concurrency=concurrency, seconds=seconds
+
+    def measure(kind: str, pool: str, base: str) -> Result:
+        server = _setup_name(kind, pool)
+        runs = _load_pair(
+            base,
+            {
+                name: _webhook_requests(built, path, count, f"{kind}{pool}{name}{uuid.uuid4().hex}")
+                for name, path in (
+                    ("causerie", f"/api/v1/inbound/{account.pk}/"),
+                    ("bare", "/bench/bare-insert/"),
                 )
-                bad = {k: v for k, v in runs[name].statuses.items() if k != 200}
-                if bad:
-                    log(f"  webhook {server} {name}: non-200 answers {bad}")
-            causerie, bare = runs["causerie"], runs["bare"]
-            ratio = causerie.rate / bare.rate if bare.rate else float("nan")
-            results.append(
-                Result(
-                    key=f"webhook_{kind}" + ("" if pool == "true" else "_nopool"),
-                    what=f"webhook accept, signed Messenger POST, {server} (2 workers, "
-                    f"{concurrency} connections)",
-                    unit="req/s",
-                    causerie=causerie.rate,
-                    baseline=bare.rate,
-                    ratio=ratio,
-                    goal="ratio ≥ 0.8",
-                    goal_met=ratio >= 0.8,
-                    p50_ms=causerie.timing.p50_ms,
-                    p99_ms=causerie.timing.p99_ms,
-                    baseline_p50_ms=bare.timing.p50_ms,
-                    baseline_p99_ms=bare.timing.p99_ms,
-                    queries=queries,
-                    note=f"{causerie.requests} vs {bare.requests} requests in {seconds:.0f} s",
-                    extra={
-                        "profile_title": "Webhook accept: where the time goes",
-                        "profile_about": f"SQL statements per request: **{queries}**. cProfile "
-                        "of 150 signed Messenger POSTs through Django's test client "
-                        "(in-process, so without the server's own cost):",
-                        "profile_cumulative": cumulative,
-                        "profile_tottime": tottime,
-                    }
-                    if (kind, pool) == ("gunicorn", "true")
-                    else {},
-                )
-            )
-            log(
-                f"  webhook {server}: {causerie.rate:.0f} req/s (p50 {causerie.timing.p50_ms:.1f}"
-                f" / p99 {causerie.timing.p99_ms:.1f} ms) vs bare {bare.rate:.0f} req/s "
-                f"(p99 {bare.timing.p99_ms:.1f} ms): ratio {ratio:.2f}"
-            )
-    return results
+            },
+            concurrency=concurrency,
+            seconds=seconds,
+            label=f"webhook {server}",
+            log=log,
+        )
+        causerie, bare = runs["causerie"], runs["bare"]
+        ratio = causerie.rate / bare.rate if bare.rate else float("nan")
+        log(
+            f"  webhook {server}: {causerie.rate:.0f} req/s (p50 {causerie.timing.p50_ms:.1f}"
+            f" / p99 {causerie.timing.p99_ms:.1f} ms) vs bare {bare.rate:.0f} req/s "
+            f"(p99 {bare.timing.p99_ms:.1f} ms): ratio {ratio:.2f}"
+        )
+        return Result(
+            key=_setup_key("webhook", kind, pool),
+            what=f"webhook accept, signed Messenger POST, {server} (2 workers, "
+            f"{concurrency} connections)",
+            unit="req/s",
+            causerie=causerie.rate,
+            baseline=bare.rate,
+            ratio=ratio,
+            goal="ratio ≥ 0.8",
+            goal_met=ratio >= 0.8,
+            p50_ms=causerie.timing.p50_ms,
+            p99_ms=causerie.timing.p99_ms,
+            baseline_p50_ms=bare.timing.p50_ms,
+            baseline_p99_ms=bare.timing.p99_ms,
+            queries=queries,
+            note=f"{causerie.requests} vs {bare.requests} requests in {seconds:.0f} s",
+            extra={
+                "profile_title": "Webhook accept: where the time goes",
+                "profile_about": f"SQL statements per request: **{queries}**. cProfile "
+                "of 150 signed Messenger POSTs through Django's test client "
+                "(in-process, so without the server's own cost):",
+                "profile_cumulative": cumulative,
+                "profile_tottime": tottime,
+            }
+            if (kind, pool) == ("gunicorn", "true")
+            else {},
+        )
+
+    return _under_servers(WITH_POOL + (WITHOUT_POOL[:1] if without_pool else []), measure)
+
+
+def bench_topology(
+    built, *, seconds: float, concurrency: int = 8, without_pool: bool = False, log=print
+) -> list[Result]:
+    """The open inbox (REST, sync view) under concurrent load under each server setup,
+    vs the same page from the bare ``bare_page`` view under the same server: which
+    process should serve the REST API (README, "Production")."""
+    case = read_cases(built)[0]
+    if FLOOR_PAGES_ENV not in os.environ:
+        _status, _queries, body = query_count(case.path, built.agent_token)
+        _floor_pages([case], {case.key: body})
+    auth = {"Authorization": f"Bearer {built.agent_token}"}
+    count = int(seconds * 2000)
+
+    def measure(kind: str, pool: str, base: str) -> Result:
+        server = _setup_name(kind, pool)
+        runs = _load_pair(
+            base,
+            {
+                "causerie": [load.raw_request("GET", case.path, b"", auth)] * count,
+                "floor": [load.raw_request("GET", f"/bench/page/{case.key}/", b"", {})] * count,
+            },
+            concurrency=concurrency,
+            seconds=seconds,
+            label=f"topology {server}",
+            log=log,
+        )
+        causerie, floor = runs["causerie"], runs["floor"]
+        ratio = causerie.rate / floor.rate if floor.rate else float("nan")
+        log(
+            f"  inbox under {server}: {causerie.rate:.0f} req/s (p50 "
+            f"{causerie.timing.p50_ms:.1f} / p99 {causerie.timing.p99_ms:.1f} ms) vs the bare "
+            f"page {floor.rate:.0f} req/s (p99 {floor.timing.p99_ms:.1f} ms)"
+        )
+        return Result(
+            key=_setup_key("topology_inbox", kind, pool),
+            what=f"serving topology: open inbox, {server} (2 workers, {concurrency} "
+            "connections), vs the same page from a bare view",
+            unit="req/s",
+            causerie=causerie.rate,
+            baseline=floor.rate,
+            ratio=ratio,
+            goal="measured for the topology",
+            goal_met=None,
+            p50_ms=causerie.timing.p50_ms,
+            p99_ms=causerie.timing.p99_ms,
+            baseline_p50_ms=floor.timing.p50_ms,
+            baseline_p99_ms=floor.timing.p99_ms,
+            note=f"{causerie.requests} vs {floor.requests} requests in {seconds:.0f} s",
+        )
+
+    return _under_servers(WITH_POOL + (WITHOUT_POOL if without_pool else []), measure)
 
 
 # --- Ingest processing ----------------------------------------------------------------------

@@ -76,9 +76,12 @@ def markdown(run: dict) -> str:
         "INSERT into a table like `InboundEvent`, under the same server and settings; "
         "ingest, COPY of the same rows into a bare table. Reads are sequential requests "
         "(one client) to gunicorn with 2 sync workers; the SQL query count is per request, "
-        "read through Django's test client.",
+        "read through Django's test client. Serving topology: the open inbox under "
+        "concurrent load under each server, against the same page from a bare view "
+        "under that server (the ratio is their requests per second).",
         "",
     ]
+    lines += _floor_table(run["results"])
     unmet = [r for r in run["results"] if r["goal_met"] is False]
     if unmet:
         lines += ["## Goals not reached", ""]
@@ -116,6 +119,35 @@ def markdown(run: dict) -> str:
     if FINDINGS.exists():
         lines += [FINDINGS.read_text().rstrip(), ""]
     return "\n".join(lines)
+
+
+def _floor_table(results: list[dict]) -> list[str]:
+    """The reads against their physical floor: the same page from a bare Django view."""
+    reads = [r for r in results if r.get("floor_p99_ms") is not None]
+    if not reads:
+        return []
+    lines = [
+        "## Reads: the HTTP + Django floor",
+        "",
+        "The same page (the product's own answer, captured before the run) returned by a "
+        "bare Django view under the same gunicorn server, with no database: what HTTP, the "
+        "server and Django's request cycle cost by themselves. A read can at best cost that "
+        "plus its SQL; *floor + SQL vs SQL* is the best p99 ratio serving through HTTP "
+        "allows.",
+        "",
+        "| read | Causerie p50 / p99 (ms) | bare page p50 / p99 (ms) | SQL p50 / p99 (ms) "
+        "| floor + SQL vs SQL (p99) | Causerie above the floor (p50, ms) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in reads:
+        best = (r["floor_p99_ms"] + r["baseline_p99_ms"]) / r["baseline_p99_ms"]
+        lines.append(
+            f"| {r['what']} | {_num(r['p50_ms'])} / {_num(r['p99_ms'])} | "
+            f"{_num(r['floor_p50_ms'])} / {_num(r['floor_p99_ms'])} | "
+            f"{_num(r['baseline_p50_ms'])} / {_num(r['baseline_p99_ms'])} | {_num(best)} | "
+            f"{_num(r['p50_ms'] - r['floor_p50_ms'])} |"
+        )
+    return [*lines, ""]
 
 
 def _profile_blocks(extra: dict) -> list[str]:

@@ -21,13 +21,14 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 
 # Per size: requests per read case (and at most so many seconds per case and side), seconds
-# per webhook run, pending ingest events and the seconds given to process them, profiled
-# events.
+# per webhook run and per topology run, pending ingest events and the seconds given to
+# process them, profiled events.
 PLANS = {
     "quick": {
         "reads": 30,
         "read_seconds": 6,
         "webhook_seconds": 2.5,
+        "topology_seconds": 2.0,
         "ingest": 2000,
         "budget": 8,
         "profile": 60,
@@ -36,6 +37,7 @@ PLANS = {
         "reads": 200,
         "read_seconds": 20,
         "webhook_seconds": 15.0,
+        "topology_seconds": 8.0,
         "ingest": 10000,
         "budget": 90,
         "profile": 200,
@@ -44,6 +46,7 @@ PLANS = {
         "reads": 5,
         "read_seconds": 2,
         "webhook_seconds": 1.0,
+        "topology_seconds": 1.0,
         "ingest": 50,
         "budget": 10,
         "profile": 20,
@@ -106,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"))
     parser.add_argument(
-        "--only", default="", help="comma-separated: reads, webhook, ingest (default all)"
+        "--only",
+        default="",
+        help="comma-separated: reads, topology, webhook, ingest (default all)",
     )
     args = parser.parse_args(argv)
 
@@ -125,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.database.startswith("causerie_bench"):
         print("bench: the bench database's name must start with causerie_bench.", file=sys.stderr)
         return 2
-    only = {x for x in args.only.split(",") if x} or {"reads", "webhook", "ingest"}
+    only = {x for x in args.only.split(",") if x} or {"reads", "topology", "webhook", "ingest"}
     plan = PLANS[args.size]
     started = time.monotonic()
     bench_url = _with_database(database_url, args.database)
@@ -167,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: reads (gunicorn, 2 sync workers, sequential requests)")
         results += benchmarks.bench_reads(
             built, db_url=bench_url, n=plan["reads"], max_seconds=plan["read_seconds"]
+        )
+    if "topology" in only:
+        print("bench: serving topology (the open inbox under each server, with and without pool)")
+        results += benchmarks.bench_topology(
+            built, seconds=plan["topology_seconds"], without_pool=args.size != "quick"
         )
     if "webhook" in only:
         print("bench: webhook accept")

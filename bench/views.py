@@ -1,11 +1,20 @@
-"""The webhook baseline: a bare Django view doing one INSERT into a comparable table."""
+"""Bare Django views for the baselines measured under the same servers as the product.
+
+- ``bare_insert``: the webhook baseline, one INSERT into a table like ``InboundEvent``;
+- ``bare_page``: the serving floor of the reads, a precomputed JSON page (the product's
+  own answer to that read, captured before the run) returned without touching the
+  database: what HTTP, the server and Django's request cycle cost by themselves.
+"""
 
 import hashlib
 import json
+import os
 import uuid
+from functools import cache
+from pathlib import Path
 
 from django.db import connection
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 BARE_TABLE = "bench_bare_event"
@@ -40,3 +49,22 @@ def bare_insert(request):
             ],
         )
     return HttpResponse(b"", status=200)
+
+
+# The file the runner writes the captured pages to: {read key: JSON body}.
+FLOOR_PAGES_ENV = "BENCH_FLOOR_PAGES"
+
+
+@cache
+def _floor_pages() -> dict[str, bytes]:
+    path = os.environ.get(FLOOR_PAGES_ENV)
+    if not path:
+        return {}
+    return {key: body.encode() for key, body in json.loads(Path(path).read_text()).items()}
+
+
+def bare_page(request, key: str):
+    body = _floor_pages().get(key)
+    if body is None:
+        raise Http404(key)
+    return HttpResponse(body, content_type="application/json")
