@@ -240,6 +240,9 @@ class Message(WorkspaceOwned):
     received_at = models.DateTimeField(null=True, blank=True)
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # What the platform says about the message beyond its text: a blog comment's
+    # moderation status, a forum post's number in its topic.
+    platform_metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -125,4 +125,5 @@ def message_data(message: Message, *, show_deleted: bool = False) -> dict:
         "edited_at": iso(message.edited_at),
         "deleted_at": iso(message.deleted_at),
         "created_at": iso(message.created_at),
+        "platform_metadata": message.platform_metadata,
     }

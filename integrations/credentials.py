@@ -1,5 +1,7 @@
 """Which credentials each platform needs (key names fixed by API.md)."""
 
+from urllib.parse import urlsplit
+
 REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
     "facebook": ("page_access_token", "app_secret", "verify_token"),
     "instagram": ("access_token", "app_secret", "verify_token"),
@@ -9,6 +11,8 @@ REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
     "youtube": ("api_key",),
     "email": ("smtp_host", "smtp_port", "inbound_secret"),
     "api": ("secret", "callback_url"),
+    "discourse": ("api_key", "api_username", "webhook_secret"),
+    "wordpress": ("username", "application_password"),
 }
 
 OPTIONAL_CREDENTIALS: dict[str, tuple[str, ...]] = {
@@ -29,3 +33,22 @@ def credentials_unknown(platform: str, credentials: dict) -> list[str]:
         OPTIONAL_CREDENTIALS.get(platform, ())
     )
     return sorted(set(credentials) - known)
+
+
+# Platforms whose account is a site of its own: ``external_id`` is its base URL, which
+# the platform's API lives under.
+SITE_PLATFORMS = frozenset({"discourse", "wordpress"})
+
+
+def site_url_problem(url: str) -> str | None:
+    """Why ``url`` is not a usable site base URL (http or https, a host, no query), or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        return "Not a URL."
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "An http or https URL with a host, such as https://forum.example.com."
+    if parts.username or parts.password or parts.query or parts.fragment:
+        return "The site's base URL only: no credentials, query or fragment."
+    return None

@@ -18,6 +18,8 @@ PLATFORM_CHOICES = [
     ("telegram", "Telegram"),
     ("youtube", "YouTube"),
     ("email", "Email"),
+    ("discourse", "Discourse"),
+    ("wordpress", "WordPress"),
     ("api", "API"),
 ]
 PLATFORMS = tuple(value for value, _ in PLATFORM_CHOICES)

@@ -40,13 +40,13 @@ def sweep_stale_sends_task() -> int:
 
 @shared_task(name="integrations.poll_brand_accounts", ignore_result=True)
 def poll_brand_accounts_task() -> int:
-    """Poll every active polling account once (Telegram getUpdates, YouTube comments)."""
+    """Poll every active polling account once (Telegram, YouTube and WordPress comments)."""
     from .models import BrandAccount
     from .services.polling import account_polls, brand_account_poll
 
     stored = 0
     for account in BrandAccount.objects.filter(
-        status="active", platform__in=("telegram", "youtube")
+        status="active", platform__in=("telegram", "youtube", "wordpress")
     ):
         if account_polls(account):
             stored += brand_account_poll(account_id=account.pk)

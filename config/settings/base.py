@@ -247,6 +247,10 @@ CAUSERIE_INSTAGRAM_API_URL = env.str(
 CAUSERIE_X_API_URL = env.str("CAUSERIE_X_API_URL", default="https://api.x.com")
 CAUSERIE_TELEGRAM_API_URL = env.str("CAUSERIE_TELEGRAM_API_URL", default="https://api.telegram.org")
 CAUSERIE_YOUTUBE_API_URL = env.str("CAUSERIE_YOUTUBE_API_URL", default="https://www.googleapis.com")
+# Forums and blogs live at their own address (the account's external_id); these replace
+# its scheme and host when set, to reach an emulator. Empty: the site itself.
+CAUSERIE_DISCOURSE_API_URL = env.str("CAUSERIE_DISCOURSE_API_URL", default="")
+CAUSERIE_WORDPRESS_API_URL = env.str("CAUSERIE_WORDPRESS_API_URL", default="")
 CAUSERIE_ALLOW_PRIVATE_WEBHOOK_URLS = env.bool("CAUSERIE_ALLOW_PRIVATE_WEBHOOK_URLS", default=False)
 # Fernet keys for credentials at rest, newest first. The development default is derived
 # from SECRET_KEY so that the embedded default works with no setup; production sets its own.
@@ -263,6 +267,9 @@ CAUSERIE_SEND_RATE_LIMITS = {
     "youtube": env.int("CAUSERIE_SEND_RATE_YOUTUBE", default=5),
     "email": env.int("CAUSERIE_SEND_RATE_EMAIL", default=20),
     "api": env.int("CAUSERIE_SEND_RATE_API", default=50),
+    # Discourse's admin API allows 60 requests a minute; WordPress sets no limit.
+    "discourse": env.int("CAUSERIE_SEND_RATE_DISCOURSE", default=1),
+    "wordpress": env.int("CAUSERIE_SEND_RATE_WORDPRESS", default=5),
 }
 # Largest webhook body accepted (WhatsApp documents up to 3 MB).
 CAUSERIE_INBOUND_MAX_BYTES = env.int("CAUSERIE_INBOUND_MAX_BYTES", default=3 * 1024 * 1024)

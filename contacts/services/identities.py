@@ -16,10 +16,11 @@ from ..models import Contact, Identity
 from ..serializers import contact_data
 from .contacts import contact_denormalize, contact_fresh, contact_touch, contact_write_check
 
-# Platforms whose user ids are scoped to one Page, app or integration (CHANNELS.md §9):
-# the same person has another id through another brand account, and the same id through
-# two brand accounts may be two people. Other platforms' ids are global.
-SCOPED_PLATFORMS = frozenset({"facebook", "instagram", "api"})
+# Platforms whose user ids are scoped to one Page, app, integration or site (CHANNELS.md
+# §9; a forum's or blog's users are its own): the same person has another id through
+# another brand account, and the same id through two brand accounts may be two people.
+# Other platforms' ids are global.
+SCOPED_PLATFORMS = frozenset({"facebook", "instagram", "api", "discourse", "wordpress"})
 # Imports know a handle, not the platform's id: such an identity is kept under this
 # placeholder id until ingest sees the person and adopts it (``identity_resolve``).
 PLACEHOLDER_PREFIX = "@"

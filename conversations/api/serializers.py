@@ -108,6 +108,11 @@ class MessageOutputSerializer(serializers.Serializer):
     edited_at = serializers.DateTimeField(allow_null=True)
     deleted_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
+    platform_metadata = serializers.DictField(
+        help_text="What the platform says beyond the text: a WordPress comment's "
+        "moderation_status (approved, hold, spam, trash), a Discourse post's topic_id "
+        "and post_number."
+    )
 
 
 class MessagePageOutputSerializer(serializers.Serializer):

@@ -34,6 +34,8 @@ from ..windows import reply_message_tag, reply_window
 from .assignment import conversation_auto_assign
 
 PREVIEW_LENGTH = 200
+# ``platform_metadata`` key of a reply whose parent is not stored yet: the parent's id.
+ORPHAN_KEY = "awaiting_parent"
 MAX_ATTACHMENTS = 20
 # Monotone delivery statuses: a late "delivered" never overwrites "read" (CHANNELS.md §9.3).
 STATUS_RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
@@ -316,6 +318,7 @@ def message_ingest_inbound(
     author_name: str = "",
     subject: str = "",
     team: Team | None = None,
+    platform_metadata: dict | None = None,
 ) -> IngestResult:
     """Store one normalized inbound message from a platform; idempotent by external id.
 
@@ -352,10 +355,15 @@ def message_ingest_inbound(
         at=at,
     )
     parent = None
+    platform_metadata = dict(platform_metadata or {})
     if parent_external_id:
         parent = Message.objects.filter(
             brand_account=brand_account, external_id=parent_external_id
         ).first()
+        if parent is None:
+            # The parent arrives later (platforms deliver out of order): it adopts this
+            # message then, by this id.
+            platform_metadata[ORPHAN_KEY] = parent_external_id
     try:
         with transaction.atomic():
             message = Message.objects.create(
@@ -372,6 +380,7 @@ def message_ingest_inbound(
                 parent=parent,
                 status="received",
                 received_at=at,
+                platform_metadata=platform_metadata,
                 created_at=now,
             )
     except IntegrityError:
@@ -398,6 +407,7 @@ def message_ingest_inbound(
     conversation.updated_at = now
     conversation.save()
     conversation_auto_assign(conversation=conversation)
+    adopted = [] if conversation_created else _orphans_adopt(message)
     events_record(
         workspace=conversation.workspace,
         items=_records(
@@ -406,9 +416,32 @@ def message_ingest_inbound(
             conversation_event="conversation.created"
             if conversation_created
             else "conversation.updated",
-        ),
+        )
+        + [("message.updated", message_data(child)) for child in adopted],
     )
     return IngestResult(message, conversation, True, conversation_created)
+
+
+def _orphans_adopt(message: Message) -> list[Message]:
+    """Thread under ``message`` the replies of its conversation that arrived before it."""
+    orphans = list(
+        Message.objects.filter(
+            conversation_id=message.conversation_id,
+            parent__isnull=True,
+            **{f"platform_metadata__{ORPHAN_KEY}": message.external_id},
+        )
+    )
+    for orphan in orphans:
+        orphan.parent = message
+        orphan.platform_metadata = {
+            k: v for k, v in orphan.platform_metadata.items() if k != ORPHAN_KEY
+        }
+        orphan.save(update_fields=["parent", "platform_metadata"])
+    return list(
+        Message.objects.prefetch_related("reactions", "edits").filter(
+            pk__in=[o.pk for o in orphans]
+        )
+    )
 
 
 def _message_updated(message: Message) -> None:
@@ -469,6 +502,34 @@ def message_delete(
         return message
     message.deleted_at = deleted_at or timezone.now()
     message.save(update_fields=["deleted_at"])
+    _message_updated(message)
+    return message
+
+
+@transaction.atomic
+def message_restore(*, message: Message) -> Message:
+    """Undo a platform deletion (a forum post recovered by its moderators)."""
+    message = _message_lock(message)
+    if message.deleted_at is None:
+        return message
+    message.deleted_at = None
+    message.save(update_fields=["deleted_at"])
+    _message_updated(message)
+    return message
+
+
+@transaction.atomic
+def message_platform_metadata_update(*, message: Message, metadata: dict) -> Message:
+    """Merge what the platform now says about a message (a comment's moderation status).
+
+    Records ``message.updated`` only when a value changed, so a re-read item is silent.
+    """
+    message = _message_lock(message)
+    merged = {**message.platform_metadata, **metadata}
+    if merged == message.platform_metadata:
+        return message
+    message.platform_metadata = merged
+    message.save(update_fields=["platform_metadata"])
     _message_updated(message)
     return message
 

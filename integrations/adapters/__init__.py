@@ -1,7 +1,8 @@
 """Platform adapters: one module per platform, no Django and no database.
 
 ``get_adapter(platform)`` returns the stateless adapter of one of the platforms of
-API.md (facebook, instagram, whatsapp, x, telegram, youtube, email, api). The shared
+API.md (facebook, instagram, whatsapp, x, telegram, youtube, email, api, discourse,
+wordpress). The shared
 vocabulary (events, replies, errors, the ``Adapter`` protocol) lives in ``base``.
 """
 
@@ -24,11 +25,13 @@ from .base import (
     SendResult,
     TransientError,
 )
+from .discourse import DiscourseAdapter
 from .email import EmailAdapter
 from .facebook import FacebookAdapter
 from .instagram import InstagramAdapter
 from .telegram import TelegramAdapter
 from .whatsapp import WhatsAppAdapter
+from .wordpress import WordPressAdapter
 from .x import XAdapter
 from .youtube import YouTubeAdapter
 
@@ -43,6 +46,8 @@ _ADAPTERS: dict[str, Adapter] = {
         YouTubeAdapter(),
         EmailAdapter(),
         ApiAdapter(),
+        DiscourseAdapter(),
+        WordPressAdapter(),
     )
 }
 

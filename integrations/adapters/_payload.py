@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from typing import Any
 
 from .base import PayloadError
@@ -163,3 +166,34 @@ def credential(credentials: Mapping[str, Any], key: str) -> str | None:
     """A non-empty string credential, else None."""
     value = credentials.get(key)
     return value if isinstance(value, str) and value else None
+
+
+class _TextExtractor(HTMLParser):
+    """Visible text of an HTML fragment (scripts and styles dropped)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in {"script", "style"}:
+            self._hidden += 1
+        elif tag in {"br", "p", "div", "li", "tr"}:
+            self.chunks.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in {"script", "style"} and self._hidden:
+            self._hidden -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.chunks.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """The visible text of HTML (an email part, a rendered comment), paragraphs kept."""
+    extractor = _TextExtractor()
+    extractor.feed(markup)
+    text = html.unescape("".join(extractor.chunks))
+    return re.sub(r"\n\s*\n+", "\n\n", text).strip()

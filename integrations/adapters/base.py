@@ -49,6 +49,8 @@ class Channel(StrEnum):
     YOUTUBE = "youtube"
     EMAIL = "email"
     API = "api"
+    DISCOURSE = "discourse"
+    WORDPRESS = "wordpress"
 
 
 class EventType(StrEnum):
@@ -57,6 +59,7 @@ class EventType(StrEnum):
     MESSAGE_CREATED = "message.created"
     MESSAGE_EDITED = "message.edited"
     MESSAGE_DELETED = "message.deleted"
+    MESSAGE_RESTORED = "message.restored"
     REACTION_ADDED = "reaction.added"
     REACTION_REMOVED = "reaction.removed"
     RECEIPT_DELIVERED = "receipt.delivered"
@@ -161,6 +164,7 @@ class NormalizedEvent:
     author_external_id: str | None = None
     author_handle: str | None = None
     author_display_name: str | None = None
+    author_avatar_url: str | None = None
     text: str | None = None
     attachments: tuple[Attachment, ...] = ()
     edit_seq: int | None = None
@@ -172,6 +176,11 @@ class NormalizedEvent:
     reaction: str | None = None
     related_external_ids: tuple[str, ...] = ()
     platform_ts_raw: str | None = None
+    # The thread's title where the platform has one (a forum topic).
+    subject: str | None = None
+    # Platform facts kept on the message (``Message.platform_metadata``), such as a blog
+    # comment's moderation status; on an edit they replace the stored ones key by key.
+    platform_metadata: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -200,6 +209,11 @@ class OutboundReply:
     tag: str | None = None
     private_reply: bool = False
     subject: str | None = None
+
+    def text_with_links(self) -> str:
+        """The text, then each attachment's URL: for platforms that post text only."""
+        links = [a.url for a in self.attachments if a.url]
+        return "\n\n".join(part for part in (self.text or "", *links) if part)
 
 
 @dataclass(frozen=True, kw_only=True)

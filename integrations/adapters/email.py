@@ -24,7 +24,6 @@ SMTP cannot fetch remote files, so attachment URLs are listed at the end of the 
 from __future__ import annotations
 
 import hashlib
-import html
 import re
 import smtplib
 import ssl
@@ -34,12 +33,11 @@ from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import format_datetime, getaddresses, make_msgid, parsedate_to_datetime
-from html.parser import HTMLParser
 from typing import Any
 
 import httpx
 
-from ._payload import compare, credential, header, hmac_sha256
+from ._payload import compare, credential, header, hmac_sha256, html_to_text
 from .base import (
     Adapter,
     Attachment,
@@ -65,36 +63,6 @@ _SAFE_ID = re.compile(r"[^A-Za-z0-9._+-]")
 _SMTP_TIMEOUT = 15.0
 
 
-class _TextExtractor(HTMLParser):
-    """Visible text of an HTML part (scripts and styles dropped)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self._hidden = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in {"script", "style"}:
-            self._hidden += 1
-        elif tag in {"br", "p", "div", "li", "tr"}:
-            self.chunks.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in {"script", "style"} and self._hidden:
-            self._hidden -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._hidden:
-            self.chunks.append(data)
-
-
-def _html_to_text(markup: str) -> str:
-    extractor = _TextExtractor()
-    extractor.feed(markup)
-    text = html.unescape("".join(extractor.chunks))
-    return re.sub(r"\n\s*\n+", "\n\n", text).strip()
-
-
 def _ids(value: str | None) -> list[str]:
     return _MSG_ID.findall(value or "")
 
@@ -114,7 +82,7 @@ def _body_text(message: EmailMessage) -> str | None:
         return None
     text = _part_text(body)
     if body.get_content_subtype() == "html":
-        text = _html_to_text(text)
+        text = html_to_text(text)
     return text.strip() or None
 
 

@@ -115,6 +115,13 @@ class EmulatorClient:
         payload = {"platform": "youtube", "account": channel_id, "items": threads}
         return self._call("POST", "poll-items", json=payload)["threads"]
 
+    def queue_wordpress_comments(self, site: str, comments: list[dict[str, Any]]) -> int:
+        """Add comments to a WordPress site, or merge changes into known ones (by ``id``):
+        ``{"id": 7, "status": "spam"}`` moderates, a new ``content`` edits. Returns how
+        many comments the site holds."""
+        payload = {"platform": "wordpress", "account": site, "items": comments}
+        return self._call("POST", "poll-items", json=payload)["comments"]
+
     def youtube_quota(self, *, limit: int | None = None, used: int | None = None) -> dict[str, int]:
         """Read the YouTube quota counter, or set its ``limit``/``used``."""
         if limit is None and used is None:
@@ -166,12 +173,14 @@ class EmulatorClient:
         msg_id: str | None = None,
         escape_slashes: bool = False,
         extra_headers: Mapping[str, str] | None = None,
+        event: str | None = None,
     ) -> dict[str, Any]:
         """Have the emulator POST a webhook to ``target_url``, serialised and signed as
         ``platform`` does, with a registered ``account``'s secrets or ``credentials``.
 
         ``raw`` sends exact bytes (still signed); ``signature`` is ``valid``, ``invalid``
-        or ``missing``. Returns ``{"status", "body", "headers", "sent"}``.
+        or ``missing``; ``event`` names a Discourse event (default: read from the post).
+        Returns ``{"status", "body", "headers", "sent"}``.
         """
         body: dict[str, Any] = {
             "platform": platform,
@@ -191,6 +200,8 @@ class EmulatorClient:
             body["msg_id"] = msg_id
         if extra_headers:
             body["extra_headers"] = dict(extra_headers)
+        if event is not None:
+            body["event"] = event
         return self._call("POST", "deliver", json=body)
 
     def handshake(

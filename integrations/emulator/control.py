@@ -8,7 +8,7 @@
 ``GET  /_emulator/requests``           recorded platform requests (``?platform=``)
 ``POST /_emulator/faults``             ``{platform, kind, count, retry_after, code, message}``
 ``DELETE /_emulator/faults``           drop pending faults (``?platform=``)
-``POST /_emulator/poll-items``         ``{platform: telegram|youtube, account, items}``
+``POST /_emulator/poll-items``         ``{platform: telegram|youtube|wordpress, account, items}``
 ``POST /_emulator/history``           ``{platform: facebook|instagram, account, kind, items}``
 ``GET|POST /_emulator/youtube/quota``  read, or set ``{limit, used}``
 ``POST /_emulator/deliver``            sign and POST a webhook to ``target_url``
@@ -27,7 +27,7 @@ from urllib.parse import unquote
 
 import httpx
 
-from . import platforms, signing
+from . import platforms, signing, sites
 from .state import FAULT_KINDS, PLATFORMS, EmulatorState, Fault
 from .wire import Request, Response, error
 
@@ -62,7 +62,11 @@ def deliver(state: EmulatorState, body: dict[str, Any]) -> Response:
         credentials,
         msg_id=body.get("msg_id"),
         escape_slashes=bool(body.get("escape_slashes")),
+        event=body.get("event"),
     )
+    if platform == "discourse":
+        # Replies posted later take the next numbers of the topics the forum has shown.
+        sites.remember_discourse_post(state, str(body.get("account", "")), payload)
     signature_header = signing.SIGNATURE_HEADERS[platform]
     mode = body.get("signature", "valid")
     if mode == "missing":
@@ -214,7 +218,11 @@ def _poll_items(state: EmulatorState, body: dict[str, Any]) -> Response:
         )
     if body.get("platform") == "youtube":
         return Response(201, {"threads": platforms.queue_youtube_threads(state, account, items)})
-    return error(400, "poll items exist for telegram and youtube only")
+    if body.get("platform") == "wordpress":
+        if not all(isinstance(i.get("id"), int) for i in items):
+            return error(400, "WordPress comments need an integer id")
+        return Response(201, {"comments": sites.queue_wordpress_comments(state, account, items)})
+    return error(400, "poll items exist for telegram, youtube and wordpress only")
 
 
 def _history(state: EmulatorState, body: dict[str, Any]) -> Response:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
+from . import sites
 from .signing import standard_webhooks_signature
 from .state import EmulatorState, Fault, TelegramBot
 from .wire import Request, Response
@@ -1201,4 +1202,5 @@ def dispatch(state: EmulatorState, req: Request) -> Handled | None:
     callback = re.fullmatch(r"/_tool/callback/([^/]+)/?", req.path)
     if callback and req.method == "POST":
         return _api_callback(state, req, unquote(callback.group(1)))
-    return None
+    # Forums and blogs last: their API paths live under any prefix of the site.
+    return sites.discourse(state, req) or sites.wordpress(state, req)

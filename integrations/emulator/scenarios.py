@@ -14,6 +14,8 @@ queue with ``EmulatorClient.queue_facebook_feed`` and friends. Signing helpers l
 from __future__ import annotations
 
 import copy
+import hashlib
+import html
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -602,6 +604,139 @@ def youtube_thread(
     return thread
 
 
+# Discourse and WordPress -----------------------------------------------------------------
+def discourse_post(
+    post_id: int,
+    topic_id: int,
+    post_number: int,
+    raw: str,
+    *,
+    user_id: int,
+    username: str,
+    name: str | None = None,
+    reply_to: int | None = None,
+    created_at: str = "2024-06-10T10:00:00.000Z",
+    updated_at: str | None = None,
+    version: int = 1,
+    deleted_at: str | None = None,
+    topic_title: str = "Where is my order?",
+) -> dict[str, Any]:
+    """A Discourse post webhook body (``{"post": {...}}``, the fields of its serializer)."""
+    return {
+        "post": {
+            "id": post_id,
+            "name": name,
+            "username": username,
+            "avatar_template": f"/user_avatar/forum.example.com/{username}/{{size}}/{user_id}.png",
+            "created_at": created_at,
+            "cooked": f"<p>{html.escape(raw)}</p>",
+            "post_number": post_number,
+            "post_type": 1,
+            "updated_at": updated_at or created_at,
+            "reply_count": 0,
+            "reply_to_post_number": reply_to,
+            "quote_count": 0,
+            "incoming_link_count": 0,
+            "reads": 1,
+            "score": 0,
+            "topic_id": topic_id,
+            "topic_slug": "where-is-my-order",
+            "topic_title": topic_title,
+            "category_id": 4,
+            "display_username": name,
+            "version": version,
+            "user_title": None,
+            "bookmarked": False,
+            "raw": raw,
+            "moderator": False,
+            "admin": False,
+            "staff": False,
+            "user_id": user_id,
+            "hidden": False,
+            "trust_level": 1,
+            "deleted_at": deleted_at,
+            "user_deleted": False,
+            "edit_reason": None,
+            "wiki": False,
+            "topic_posts_count": post_number,
+            "topic_archetype": "regular",
+            "category_slug": "support",
+        }
+    }
+
+
+def discourse_topic(
+    topic_id: int,
+    title: str,
+    *,
+    user_id: int,
+    username: str,
+    created_at: str = "2024-06-10T10:00:00.000Z",
+) -> dict[str, Any]:
+    """A Discourse topic webhook body (``{"topic": {...}}``)."""
+    return {
+        "topic": {
+            "id": topic_id,
+            "title": title,
+            "fancy_title": html.escape(title),
+            "slug": "where-is-my-order",
+            "posts_count": 1,
+            "created_at": created_at,
+            "last_posted_at": created_at,
+            "archetype": "regular",
+            "category_id": 4,
+            "user_id": user_id,
+            "visible": True,
+            "closed": False,
+            "archived": False,
+            "created_by": {
+                "id": user_id,
+                "username": username,
+                "name": None,
+                "avatar_template": f"/user_avatar/forum.example.com/{username}/{{size}}/1_2.png",
+            },
+        }
+    }
+
+
+def wordpress_comment(
+    comment_id: int,
+    post_id: int,
+    text: str,
+    *,
+    author_name: str,
+    author: int = 0,
+    author_email: str = "",
+    parent: int = 0,
+    status: str = "approved",
+    date_gmt: str = "2024-06-10T10:00:00",
+) -> dict[str, Any]:
+    """A WordPress comment as ``/wp/v2/comments?context=edit`` shows it."""
+    digest = hashlib.md5(author_email.lower().encode(), usedforsecurity=False).hexdigest()
+    return {
+        "id": comment_id,
+        "post": post_id,
+        "parent": parent,
+        "author": author,
+        "author_name": author_name,
+        "author_email": author_email,
+        "author_url": "",
+        "author_ip": "192.0.2.10",
+        "author_user_agent": "Mozilla/5.0",
+        "date": date_gmt,
+        "date_gmt": date_gmt,
+        "content": {"rendered": f"<p>{html.escape(text)}</p>\n", "raw": text},
+        "link": f"https://blog.example.com/?p={post_id}#comment-{comment_id}",
+        "status": status,
+        "type": "comment",
+        "author_avatar_urls": {
+            size: f"https://secure.gravatar.com/avatar/{digest}?s={size}&d=mm&r=g"
+            for size in ("24", "48", "96")
+        },
+        "meta": [],
+    }
+
+
 # History: objects as the Graph and YouTube read APIs return them -------------------------
 HISTORY_TEXTS = (
     "Bonjour, vous livrez en Suisse ? 🇨🇭",
@@ -1100,6 +1235,8 @@ def _count(platform: str, body: Any) -> int:
         return len(value.get("messages", [])) + len(value.get("statuses", []))
     if platform == "x":
         return sum(len(v) for k, v in body.items() if k.endswith("_events"))
+    if platform == "discourse":
+        return 1 if "post" in body else 0  # Topic events add nothing to their posts.
     return 1
 
 
@@ -1341,6 +1478,50 @@ def _telegram(bot_id: str, n: int, rng: random.Random) -> list[Any]:
     ]
 
 
+def _discourse(site: str, n: int, rng: random.Random) -> list[Any]:
+    topic, user, stamp = 300 + n, 40 + n, f"2024-06-{10 + n:02d}T10:00:00.000Z"
+    later = stamp.replace("T10:", "T11:")
+    question = _text(rng)
+    return [
+        discourse_topic(topic, "Commande / Order", user_id=user, username=f"member{n}"),
+        discourse_post(
+            9000 + n * 10, topic, 1, question, user_id=user, username=f"member{n}", created_at=stamp
+        ),
+        discourse_post(
+            9001 + n * 10,
+            topic,
+            2,
+            _text(rng),
+            user_id=user + 100,
+            username=f"helper{n}",
+            reply_to=1,
+            created_at=later,
+        ),
+        discourse_post(
+            9000 + n * 10,
+            topic,
+            1,
+            f"{question} (edit)",
+            user_id=user,
+            username=f"member{n}",
+            created_at=stamp,
+            updated_at=later,
+            version=2,
+        ),
+        discourse_post(
+            9001 + n * 10,
+            topic,
+            2,
+            "",
+            user_id=user + 100,
+            username=f"helper{n}",
+            reply_to=1,
+            created_at=later,
+            deleted_at=later.replace("T11:", "T12:"),
+        ),
+    ]
+
+
 def _api(account: str, n: int, rng: random.Random) -> list[Any]:
     thread = f"ticket-{n}"
     return [
@@ -1383,4 +1564,5 @@ _BUILDERS = {
     "telegram": _telegram,
     "api": _api,
     "email": _email,
+    "discourse": _discourse,
 }

@@ -88,6 +88,38 @@ def email_headers(inbound_secret: str, body: bytes) -> dict[str, str]:
     return {"Content-Type": "message/rfc822", "X-Causerie-Signature": f"sha256={digest}"}
 
 
+def discourse_event(payload: Any) -> str:
+    """The event a Discourse payload stands for when none is named.
+
+    A post with ``deleted_at`` was destroyed, one past its first version edited; a topic
+    was created. Tests name the others (``post_recovered``, ``topic_edited``…).
+    """
+    if isinstance(payload, dict) and isinstance(payload.get("post"), dict):
+        post = payload["post"]
+        if post.get("deleted_at"):
+            return "post_destroyed"
+        version = post.get("version")
+        return "post_edited" if isinstance(version, int) and version > 1 else "post_created"
+    if isinstance(payload, dict) and isinstance(payload.get("topic"), dict):
+        return "topic_created"
+    return "ping"
+
+
+def discourse_headers(
+    webhook_secret: str, body: bytes, *, event: str, instance: str = ""
+) -> dict[str, str]:
+    """``X-Discourse-Event-Signature: sha256=<hex HMAC>`` and the event's name and type."""
+    digest = hmac.new(webhook_secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/json",
+        "X-Discourse-Instance": instance,
+        "X-Discourse-Event-Id": str(int(time.time() * 1000) % 1_000_000),
+        "X-Discourse-Event-Type": event.split("_", 1)[0],
+        "X-Discourse-Event": event,
+        "X-Discourse-Event-Signature": f"sha256={digest}",
+    }
+
+
 SIGNATURE_HEADERS = {
     "facebook": "X-Hub-Signature-256",
     "instagram": "X-Hub-Signature-256",
@@ -96,6 +128,7 @@ SIGNATURE_HEADERS = {
     "telegram": "X-Telegram-Bot-Api-Secret-Token",
     "api": "webhook-signature",
     "email": "X-Causerie-Signature",
+    "discourse": "X-Discourse-Event-Signature",
 }
 
 
@@ -111,9 +144,17 @@ def serialise(platform: str, payload: Any, *, escape_slashes: bool = False) -> b
 
 
 def sign_bytes(
-    platform: str, body: bytes, credentials: Mapping[str, Any], *, msg_id: str | None = None
+    platform: str,
+    body: bytes,
+    credentials: Mapping[str, Any],
+    *,
+    msg_id: str | None = None,
+    event: str | None = None,
 ) -> dict[str, str]:
-    """The headers ``platform`` sends with ``body``, signed with ``credentials``."""
+    """The headers ``platform`` sends with ``body``, signed with ``credentials``.
+
+    ``event`` names a Discourse event; by default it is read from the body.
+    """
     if platform in {"facebook", "instagram", "whatsapp"}:
         return meta_headers(str(credentials.get("app_secret", "")), body)
     if platform == "x":
@@ -125,6 +166,18 @@ def sign_bytes(
         return standard_webhooks_headers(str(credentials.get("secret", "")), ident, body)
     if platform == "email":
         return email_headers(str(credentials.get("inbound_secret", "")), body)
+    if platform == "discourse":
+        if event is None:
+            try:
+                event = discourse_event(json.loads(body))
+            except ValueError:
+                event = "ping"
+        return discourse_headers(
+            str(credentials.get("webhook_secret", "")),
+            body,
+            event=event,
+            instance=str(credentials.get("instance", "")),
+        )
     raise ValueError(f"{platform} does not push webhooks")
 
 
@@ -135,10 +188,11 @@ def sign_delivery(
     *,
     msg_id: str | None = None,
     escape_slashes: bool = False,
+    event: str | None = None,
 ) -> tuple[bytes, dict[str, str]]:
     """Serialise ``payload`` as ``platform`` does and return ``(body, headers)``.
 
     ``payload`` is a JSON value, or raw bytes (and for email the message as ``str``).
     """
     body = serialise(platform, payload, escape_slashes=escape_slashes)
-    return body, sign_bytes(platform, body, credentials, msg_id=msg_id)
+    return body, sign_bytes(platform, body, credentials, msg_id=msg_id, event=event)

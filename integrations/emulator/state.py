@@ -14,7 +14,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-PLATFORMS = ("facebook", "instagram", "whatsapp", "x", "telegram", "youtube", "email", "api")
+PLATFORMS = (
+    "facebook",
+    "instagram",
+    "whatsapp",
+    "x",
+    "telegram",
+    "youtube",
+    "email",
+    "api",
+    "discourse",
+    "wordpress",
+)
 FAULT_KINDS = ("rate_limit", "server_error", "policy", "auth")
 DEFAULT_YOUTUBE_QUOTA = 10_000
 
@@ -57,6 +68,10 @@ class EmulatorState:
             self.youtube_threads: dict[str, list[dict[str, Any]]] = {}
             # Graph history (backfill): (platform, account, "feed"|"media"|"conversations").
             self.graph_history: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+            # Discourse: site -> topic id -> highest post number; WordPress: site -> id ->
+            # comment (with ``_modified``, the time of its last change).
+            self.discourse_topics: dict[str, dict[int, int]] = {}
+            self.wordpress_comments: dict[str, dict[int, dict[str, Any]]] = {}
             self.youtube_quota_used = 0
             self.youtube_quota_limit = DEFAULT_YOUTUBE_QUOTA
             self.sinks: dict[str, list[dict[str, Any]]] = {}

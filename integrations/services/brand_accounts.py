@@ -11,7 +11,12 @@ from crm.services.audit import audit_record
 from crm.services.events import event_record
 from crm.webhooks.ssrf import UnsafeUrl, target_resolve
 
-from ..credentials import credentials_missing, credentials_unknown
+from ..credentials import (
+    SITE_PLATFORMS,
+    credentials_missing,
+    credentials_unknown,
+    site_url_problem,
+)
 from ..models import PLATFORMS, BrandAccount
 
 
@@ -87,6 +92,16 @@ def brand_account_create(
     if platform not in PLATFORMS:
         raise InvalidInput("Unknown platform.", details={"platform": [f"{platform!r}"]})
     _credentials_validate(platform, credentials)
+    if platform in SITE_PLATFORMS:
+        problem = site_url_problem(external_id)
+        if problem:
+            raise InvalidInput(
+                f"A {platform} account's external_id is the site's base URL.",
+                details={"external_id": [problem]},
+            )
+        # One spelling per site: the API paths are joined to it, and the unique
+        # constraint must see https://forum.example.com/ and …com as one account.
+        external_id = external_id.rstrip("/")
     account = BrandAccount(
         workspace=actor.workspace,
         platform=platform,

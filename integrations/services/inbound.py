@@ -27,6 +27,10 @@ KEPT_HEADERS = (
     "webhook-timestamp",
     "webhook-signature",
     "x-causerie-signature",
+    "x-discourse-event",
+    "x-discourse-event-type",
+    "x-discourse-event-id",
+    "x-discourse-event-signature",
     "user-agent",
 )
 

@@ -21,6 +21,8 @@ from conversations.services.messages import (
     message_delete,
     message_edit,
     message_ingest_inbound,
+    message_platform_metadata_update,
+    message_restore,
     message_status_set,
     reaction_add,
     reaction_remove,
@@ -67,6 +69,16 @@ def _message(account: BrandAccount, external_id: str | None) -> Message:
 
 
 def _inbound_message(account: BrandAccount, event: NormalizedEvent) -> None:
+    if (
+        event.external_message_id
+        and Message.objects.filter(
+            brand_account=account, external_id=event.external_message_id
+        ).exists()
+    ):
+        # Stored already: a redelivery, a re-read polled item, or the brand's own reply
+        # seen again by a platform that cannot tell it apart (forums and blogs show every
+        # post alike). Its author must not become a contact.
+        return
     identity = identity_resolve(
         workspace=account.workspace,
         platform=account.platform,
@@ -74,6 +86,7 @@ def _inbound_message(account: BrandAccount, event: NormalizedEvent) -> None:
         brand_account=account,
         handle=event.author_handle or "",
         display_name=event.author_display_name or "",
+        avatar_url=event.author_avatar_url or "",
     )
     message_ingest_inbound(
         brand_account=account,
@@ -86,6 +99,8 @@ def _inbound_message(account: BrandAccount, event: NormalizedEvent) -> None:
         kind=event.conversation_kind,
         parent_external_id=event.parent_external_id,
         author_name=event.author_display_name or event.author_handle or "",
+        subject=event.subject or "",
+        platform_metadata=dict(event.platform_metadata or {}),
     )
 
 
@@ -155,6 +170,16 @@ def _receipt(account: BrandAccount, event: NormalizedEvent) -> None:
         )
 
 
+def _stale(message: Message, event: NormalizedEvent) -> bool:
+    """Whether an edit is older than the version stored (platforms that number versions).
+
+    Webhooks arrive out of order: version 2 of a forum post must not overwrite version 3.
+    """
+    stored = message.platform_metadata.get("version")
+    incoming = (event.platform_metadata or {}).get("version")
+    return isinstance(stored, int) and isinstance(incoming, int) and incoming < stored
+
+
 def normalized_event_ingest(*, account: BrandAccount, event: NormalizedEvent) -> None:
     """Apply one normalized event to the workspace's contacts and conversations."""
     kind = event.event_type
@@ -164,16 +189,25 @@ def normalized_event_ingest(*, account: BrandAccount, event: NormalizedEvent) ->
         else:
             _inbound_message(account, event)
     elif kind == EventType.MESSAGE_EDITED:
-        message_edit(
-            message=_message(account, event.external_message_id),
-            text=event.text or "",
-            edited_at=event.platform_created_at,
-        )
+        message = _message(account, event.external_message_id)
+        if _stale(message, event):
+            return
+        if event.platform_metadata:
+            message_platform_metadata_update(
+                message=message, metadata=dict(event.platform_metadata)
+            )
+        if message.deleted_at is None:
+            # An edit overtaken by the message's deletion has nothing left to change.
+            message_edit(
+                message=message, text=event.text or "", edited_at=event.platform_created_at
+            )
     elif kind == EventType.MESSAGE_DELETED:
         message_delete(
             message=_message(account, event.external_message_id),
             deleted_at=event.platform_created_at,
         )
+    elif kind == EventType.MESSAGE_RESTORED:
+        message_restore(message=_message(account, event.external_message_id))
     elif kind in (EventType.REACTION_ADDED, EventType.REACTION_REMOVED):
         message = _message(account, event.external_message_id)
         author = {"author_type": "contact", "author_id": event.author_external_id or ""}

@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -33,6 +34,7 @@ from ..adapters import (
     TransientError,
     get_adapter,
 )
+from ..credentials import SITE_PLATFORMS
 from ..models import BrandAccount
 
 logger = logging.getLogger(__name__)
@@ -51,8 +53,18 @@ class RetryLater(Exception):
 
 
 def platform_base_url(account: BrandAccount) -> str:
-    """The API base URL of the account's platform, from settings (emulator or real)."""
+    """The API base URL of the account's platform, from settings (emulator or real).
+
+    A forum or blog is a site of its own: its base URL is the account's ``external_id``,
+    whose scheme and host the platform's setting replaces when set (the emulator).
+    """
     platform = account.platform
+    if platform in SITE_PLATFORMS:
+        override = {
+            "discourse": settings.CAUSERIE_DISCOURSE_API_URL,
+            "wordpress": settings.CAUSERIE_WORDPRESS_API_URL,
+        }[platform]
+        return site_base_url(account.external_id, override)
     if platform in ("facebook", "whatsapp"):
         return settings.CAUSERIE_GRAPH_API_URL
     if platform == "instagram":
@@ -67,6 +79,13 @@ def platform_base_url(account: BrandAccount) -> str:
         "telegram": settings.CAUSERIE_TELEGRAM_API_URL,
         "youtube": settings.CAUSERIE_YOUTUBE_API_URL,
     }.get(platform, "")
+
+
+def site_base_url(external_id: str, override: str = "") -> str:
+    """A site's base URL, its scheme and host replaced by ``override`` when given."""
+    if not override:
+        return external_id.rstrip("/")
+    return override.rstrip("/") + urlsplit(external_id).path.rstrip("/")
 
 
 def rate_limit_wait(*, account: BrandAccount) -> float:

@@ -1,4 +1,4 @@
-"""Pulling from platforms: polling (Telegram getUpdates, YouTube) and history backfill.
+"""Pulling from platforms: polling (Telegram getUpdates, YouTube, WordPress) and backfill.
 
 Both store what they fetch as pending InboundEvents and advance their cursor in the same
 transaction, under the account's row lock: a crash between the two cannot skip or repeat
@@ -34,7 +34,7 @@ BACKFILL_WINDOW = timedelta(days=30)
 
 def account_polls(account: BrandAccount) -> bool:
     """Whether the account is read by polling rather than webhooks."""
-    if account.platform == "youtube":
+    if account.platform in ("youtube", "wordpress"):
         return True
     # A Telegram bot without a webhook secret token is in getUpdates mode.
     return account.platform == "telegram" and not account.credentials.get("secret_token")

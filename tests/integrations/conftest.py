@@ -62,6 +62,18 @@ ACCOUNTS: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
     "api": ("helpdesk", {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "callback_url": ""}),
+    "discourse": (
+        "https://forum.example.com",
+        {
+            "api_key": "disc-api-key",
+            "api_username": "causerie",
+            "webhook_secret": "disc-webhook-secret",
+        },
+    ),
+    "wordpress": (
+        "https://blog.example.com",
+        {"username": "brand", "application_password": "abcd EFGH ijkl MNOP qrst UVWX"},
+    ),
 }
 
 
@@ -191,3 +203,18 @@ def receiver(creds: dict[str, tuple[str, dict[str, Any]]]) -> Iterator[Any]:
     for server in started:
         server.shutdown()
         server.server_close()
+
+
+def queued_reply(conversation: Any, text: str) -> Any:
+    """A reply stored ``queued`` as an agent's would be, without its send task running."""
+    from conversations.models import Message
+
+    return Message.objects.create(
+        workspace_id=conversation.workspace_id,
+        conversation=conversation,
+        brand_account_id=conversation.brand_account_id,
+        direction="outbound",
+        author_type="brand",
+        text=text,
+        status="queued",
+    )

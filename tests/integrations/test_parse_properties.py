@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from integrations.adapters import PLATFORMS, NormalizedEvent, PayloadError, get_adapter
+from integrations.emulator import scenarios
 
 from .conftest import load_fixture
 
@@ -21,7 +22,11 @@ ACCOUNT = {
     "youtube": "UCbrand",
     "email": "support@brand.example",
     "api": "helpdesk",
+    "discourse": "https://forum.example.com",
+    "wordpress": "https://blog.example.com",
 }
+# Discourse names the event in a header: without it a post body is refused outright.
+HEADERS = {"discourse": {"X-Discourse-Event": "post_edited"}}
 
 scalars = st.one_of(
     st.none(),
@@ -64,12 +69,23 @@ SEEDS: dict[str, list[dict[str, Any]]] = {
             "attachments": [{"kind": "image"}],
         }
     ],
+    "discourse": [
+        scenarios.discourse_post(1, 2, 3, "Bonjour", user_id=4, username="jane", reply_to=1),
+        scenarios.discourse_post(
+            1, 2, 3, "", user_id=4, username="jane", deleted_at="2024-06-10T11:00:00Z"
+        ),
+    ],
+    "wordpress": [
+        scenarios.wordpress_comment(5, 6, "Bonjour", author_name="Jane", parent=4, status="hold")
+    ],
 }
 
 
 def check(platform: str, body: bytes) -> None:
     try:
-        events = get_adapter(platform).parse(body, {}, account_external_id=ACCOUNT[platform])
+        events = get_adapter(platform).parse(
+            body, HEADERS.get(platform, {}), account_external_id=ACCOUNT[platform]
+        )
     except PayloadError:
         return
     assert all(isinstance(event, NormalizedEvent) for event in events)
