@@ -7,52 +7,16 @@ the first carry the collision warning.
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 import pytest
 from django.conf import settings
-from django.db import connection
+
+from tests.asgi_server import AsgiServer, server_database_url
 
 from .conftest import Inbox, sync
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _database_url() -> str:
-    """The test database (not the configured one): the servers must see the test's rows."""
-    db = connection.settings_dict
-    user = quote(db.get("USER") or "")
-    password = quote(db.get("PASSWORD") or "")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server on {port} exited: {log.read_text()[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"server on {port} did not start")
 
 
 @pytest.fixture
@@ -60,38 +24,18 @@ def two_servers(db, tmp_path):
     if not settings.REDIS_URL:
         pytest.skip("needs Redis (set REDIS_URL): the channel layer joins the processes")
     env = {
-        **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": server_database_url(),
         "REDIS_URL": settings.REDIS_URL,
-        "PYTHONUNBUFFERED": "1",
     }
-    processes, ports = [], []
+    servers = [AsgiServer(env=env, log_dir=tmp_path) for _ in range(2)]
     try:
-        for _ in range(2):
-            port = _free_port()
-            command = [
-                sys.executable, "-m", "uvicorn", "config.asgi:application",
-                "--host", "127.0.0.1", "--port", str(port),
-                "--lifespan", "off", "--no-access-log", "--ws", "websockets",
-            ]  # fmt: skip
-            # A file, not a pipe: a pipe nobody reads would stall a chatty server.
-            log = (tmp_path / f"server-{port}.log").open("wb")
-            processes.append(
-                subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-            )
-            ports.append(port)
-        for port, process in zip(ports, processes, strict=True):
-            _wait_for_port(port, process, tmp_path / f"server-{port}.log")
-        yield ports
+        for server in servers:
+            server.start()
+        yield [server.port for server in servers]
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        for server in servers:
+            server.stop()
 
 
 async def _receive(websocket, predicate, wait: float = 10.0) -> dict:
