@@ -1,8 +1,11 @@
-"""Root URL configuration: the versioned API under ``/api/v1/``."""
+"""Root URL configuration: the versioned API under ``/api/v1/``, the agent console under
+``/console/``."""
 
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from console import urls as console_urls
 from contacts import urls as contacts_urls
 from conversations import urls as conversations_urls
 from crm import urls as crm_urls
@@ -30,6 +33,8 @@ urlpatterns = [
     path("api/v1/", include((api_v1_urlpatterns, "v1"), namespace="v1")),
     # Unknown API paths answer in the API's error format, even with DEBUG on.
     re_path(r"^api/", ApiNotFoundApi.as_view()),
+    path("console/", include(console_urls)),
+    path("", RedirectView.as_view(pattern_name="console:workspaces")),
 ]
 
 handler400 = "crm.api.errors.handler400"

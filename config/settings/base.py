@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "contacts",
     "conversations",
     "integrations",
+    "console",
 ]
 
 MIDDLEWARE = [

@@ -25,6 +25,16 @@ class CsrfSessionScheme(SessionScheme):
 
     target_class = "crm.authentication.CsrfSessionAuthentication"
 
+    def get_security_definition(self, auto_schema):
+        return {
+            **super().get_security_definition(auto_schema),
+            "description": "A member's browser session, from signing in at `/console/login/` "
+            "(the agent console), with the scopes of the member's role. Writes (POST, PUT, "
+            "PATCH, DELETE) also need the `X-CSRFToken` header with the value of the "
+            "`csrftoken` cookie; without it they answer 403 `csrf_failed`. Members only: "
+            "API keys have no session.",
+        }
+
 
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable snake_case code clients can branch on.")
