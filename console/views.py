@@ -13,6 +13,9 @@ from django.urls import reverse_lazy
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from crm.api.throttling import AuthRateThrottle
+from crm.authentication import client_address
+from crm.exceptions import TooManyAttempts
+from crm.services.auth_guard import auth_failure_record, auth_failures_check
 
 from .forms import EmailAuthenticationForm
 
@@ -20,7 +23,8 @@ LOGIN_URL = reverse_lazy("console:login")
 
 
 class ConsoleLoginView(auth_views.LoginView):
-    """Session sign-in for members, throttled per address like ``POST auth/token``."""
+    """Session sign-in for members, bounded like ``POST auth/token``: attempts per address
+    (``AuthRateThrottle``) and failed passwords per address (``crm.services.auth_guard``)."""
 
     template_name = "console/login.html"
     authentication_form = EmailAuthenticationForm
@@ -29,20 +33,29 @@ class ConsoleLoginView(auth_views.LoginView):
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         throttle = AuthRateThrottle()
-        if not throttle.allow_request(request, self):
-            wait = int(throttle.wait() or 60)
-            form = self.get_form()
-            form.errors.clear()
-            response = self.render_to_response(
-                self.get_context_data(
-                    form=form,
-                    throttled=f"Too many sign-in attempts. Try again in {wait} seconds.",
-                ),
-                status=429,
-            )
-            response["Retry-After"] = str(wait)
-            return response
+        try:
+            if not throttle.allow_request(request, self):
+                raise TooManyAttempts(retry_after=int(throttle.wait() or 60))
+            auth_failures_check(client=client_address(request))
+        except TooManyAttempts as refused:
+            return self._refused(refused.wait)
         return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form) -> HttpResponse:
+        auth_failure_record(client=client_address(self.request))
+        return super().form_invalid(form)
+
+    def _refused(self, retry_after: int) -> HttpResponse:
+        form = self.get_form_class()(self.request)
+        response = self.render_to_response(
+            self.get_context_data(
+                form=form,
+                throttled=f"Too many sign-in attempts. Try again in {retry_after} seconds.",
+            ),
+            status=429,
+        )
+        response["Retry-After"] = str(retry_after)
+        return response
 
 
 class ConsoleLogoutView(auth_views.LogoutView):
