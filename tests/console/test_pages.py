@@ -1,12 +1,14 @@
 """The console's pages and its use of the API with a session: sign in and out, CSRF on
 writes, members only, nothing loaded from elsewhere."""
 
+import io
 import itertools
 import os
 import re
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 
 from crm.api.throttling import AuthRateThrottle
@@ -147,3 +149,20 @@ def test_the_console_loads_nothing_from_another_site(browser_client):
     for text in pages + assets + templates:
         assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)
         assert not re.search(r"""(fetch|import|url)\(["']?(https?:)?//""", text)
+
+
+def test_the_demo_prints_members_who_sign_in_to_the_console(db):
+    out = io.StringIO()
+    call_command("demo_workspace", stdout=out)
+    printed = out.getvalue()
+    assert "http://127.0.0.1:8000/console/" in printed
+    signins = re.findall(r"(\S+@demo\.causerie\.test) / (\S+)", printed)
+    assert len(signins) == 2
+    for email, password in signins:
+        client = from_new_address()
+        response = client.post("/console/login/", {"username": email, "password": password})
+        assert response.status_code == 302, email
+        workspaces = client.get("/api/v1/me").json()["workspaces"]
+        assert [w["slug"] for w in workspaces] == ["demo"]
+    labels = client.get("/api/v1/workspaces/demo/labels/").json()["results"]
+    assert {label["name"] for label in labels} == {"Delivery", "Returns", "Sales"}
