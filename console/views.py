@@ -16,6 +16,7 @@ from crm.api.throttling import AuthRateThrottle
 from crm.authentication import client_address
 from crm.exceptions import TooManyAttempts
 from crm.services.auth_guard import auth_failure_record, auth_failures_check
+from integrations.models import PLATFORM_CHOICES
 
 from .forms import EmailAuthenticationForm
 
@@ -73,4 +74,6 @@ def workspaces(request: HttpRequest) -> HttpResponse:
 @ensure_csrf_cookie
 def inbox(request: HttpRequest, workspace: str) -> HttpResponse:
     """The inbox of one workspace: list, conversation and contact panel."""
-    return render(request, "console/inbox.html", {"workspace": workspace})
+    return render(
+        request, "console/inbox.html", {"workspace": workspace, "platforms": PLATFORM_CHOICES}
+    )

@@ -9,10 +9,10 @@
 
 (() => {
   const CSRF = document.querySelector('meta[name="csrf-token"]').content;
-  const PLATFORMS = {
-    facebook: "Facebook", instagram: "Instagram", whatsapp: "WhatsApp", x: "X",
-    telegram: "Telegram", youtube: "YouTube", email: "Email", api: "API",
-  };
+  // Platform names, from the platform filter the page was rendered with.
+  const PLATFORMS = Object.fromEntries(
+    [...document.querySelectorAll("#f-platform option")].filter((o) => o.value).map((o) => [o.value, o.textContent]),
+  );
   const TYPING_IDLE_MS = 4000;
   const TYPING_RESEND_MS = 5000;
   const SILENCE_LIMIT_MS = 50000; // the server pings every 20 s
