@@ -89,7 +89,7 @@ def inbound_webhook(request, brand_account_id):
     if account.platform not in NON_JSON_PLATFORMS:
         try:
             json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             return json_error_response(400, "parse_error", "The body is not valid JSON.")
 
     try:

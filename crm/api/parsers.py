@@ -27,15 +27,20 @@ def _text_problem(value: Any) -> str | None:
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, refusing NUL characters and lone surrogates anywhere in the body.
+    """DRF's JSON parser, refusing NUL characters and lone surrogates anywhere in the body,
+    and nesting deeper than Python's decoder can follow.
 
     JSON allows both (``"\\u0000"``, ``"\\ud800"``), but PostgreSQL cannot store a NUL in
     text or jsonb and UTF-8 cannot encode a lone surrogate: without this check such a body
-    reaches the database and fails there with a 500 instead of a 400.
+    reaches the database and fails there with a 500 instead of a 400. A body nested some
+    thousand levels deep makes the decoder raise RecursionError, which DRF does not catch.
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - the body is nested too deeply.") from None
         problem = _text_problem(data)
         if problem:
             raise ParseError(f"JSON parse error - {problem}")
