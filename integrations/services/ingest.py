@@ -8,6 +8,7 @@ overtaking its message) raises ``TargetNotYetKnown`` so that processing retries 
 
 import dataclasses
 import logging
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -227,6 +228,52 @@ def normalized_event_ingest(*, account: BrandAccount, event: NormalizedEvent) ->
         logger.debug("ignoring %s event from %s", kind, account.platform)
 
 
+# NUL, which PostgreSQL stores in neither text nor jsonb, and lone UTF-16 surrogates, which
+# valid JSON may carry ("\\ud800") but no UTF-8 can encode.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable_text(text: str) -> str:
+    return _UNSTORABLE.sub(lambda found: "" if found.group() == "\x00" else "\ufffd", text)
+
+
+def _parts(value: Any) -> Iterable[Any]:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (getattr(value, item.name) for item in dataclasses.fields(value))
+    if isinstance(value, dict):
+        return (*value.keys(), *value.values())
+    if isinstance(value, tuple | list):
+        return value
+    return ()
+
+
+def _is_storable(value: Any) -> bool:
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is None
+    return all(_is_storable(part) for part in _parts(value))
+
+
+def storable(value: Any) -> Any:
+    """``value`` with its strings made storable: NUL dropped, lone surrogates replaced.
+
+    Platforms may send both; neither means anything to a person, and dropping or replacing
+    them keeps the rest of the message instead of failing it. Dataclasses (events,
+    attachments), tuples, lists and dicts are rebuilt only when they hold such a string.
+    """
+    if _is_storable(value):
+        return value
+    if isinstance(value, str):
+        return _storable_text(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = dataclasses.fields(value)
+        return dataclasses.replace(
+            value, **{item.name: storable(getattr(value, item.name)) for item in fields}
+        )
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    return type(value)(storable(item) for item in value)
+
+
 def normalized_events_ingest(
     *, account: BrandAccount, events: Iterable[NormalizedEvent]
 ) -> list[TargetNotYetKnown]:
@@ -240,7 +287,7 @@ def normalized_events_ingest(
     for event in events:
         try:
             with transaction.atomic():
-                normalized_event_ingest(account=account, event=event)
+                normalized_event_ingest(account=account, event=storable(event))
         except TargetNotYetKnown as exc:
             waiting.append(exc)
     return waiting

@@ -20,7 +20,7 @@ from crm.services.events import event_record
 
 from ..adapters import PayloadError, get_adapter
 from ..models import InboundEvent
-from .ingest import TargetNotYetKnown, normalized_events_ingest
+from .ingest import TargetNotYetKnown, normalized_events_ingest, storable
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +37,14 @@ def _retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=random.uniform(0.5, 1.0) * 5 * 2 ** (attempts - 1))
 
 
+def _error_text(error: str) -> str:
+    # A platform's values quoted in the error may hold what PostgreSQL cannot store.
+    return storable(error)[:2000]
+
+
 def _failure_record(event: InboundEvent, error: str) -> None:
     event.status = "failed"
-    event.error = error[:2000]
+    event.error = _error_text(error)
     event_record(
         workspace=event.workspace,
         type="inbound_event.failed",
@@ -75,10 +80,10 @@ def _process_one(event: InboundEvent) -> None:
         if event.attempts >= MAX_ATTEMPTS:
             event.status = "processed"
             event.processed_at = timezone.now()
-            event.error = f"nothing to apply it to: {exc}"
+            event.error = _error_text(f"nothing to apply it to: {exc}")
             event.next_attempt_at = None
         else:
-            event.error = str(exc)
+            event.error = _error_text(str(exc))
             event.next_attempt_at = timezone.now() + _retry_delay(event.attempts)
     except Exception as exc:
         event.attempts += 1
@@ -86,7 +91,7 @@ def _process_one(event: InboundEvent) -> None:
         if event.attempts >= MAX_ATTEMPTS:
             _failure_record(event, f"{type(exc).__name__}: {exc}")
         else:
-            event.error = f"{type(exc).__name__}: {exc}"[:2000]
+            event.error = _error_text(f"{type(exc).__name__}: {exc}")
             event.next_attempt_at = timezone.now() + _retry_delay(event.attempts)
     else:
         event.status = "processed"
