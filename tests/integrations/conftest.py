@@ -218,3 +218,29 @@ def queued_reply(conversation: Any, text: str) -> Any:
         text=text,
         status="queued",
     )
+
+
+@pytest.fixture
+def account_for(live_server, creds):
+    """``account_for(platform)``: a brand account of a fresh workspace, registered with
+    the emulator's test credentials, and its webhook URL on the live server."""
+    from crm.actors import Actor
+    from crm.services.workspaces import workspace_create
+    from integrations.services.brand_accounts import brand_account_create
+
+    created = workspace_create(slug="samples", name="Samples", owner_email="o@samples.test")
+    actor = Actor.for_member(created.owner)
+
+    def make(platform):
+        external_id, credentials = creds[platform]
+        account = brand_account_create(
+            actor=actor,
+            platform=platform,
+            name=platform,
+            external_id=external_id,
+            credentials={k: str(v) for k, v in credentials.items()},
+            backfill=False,
+        )
+        return account, f"{live_server.url}/api/v1/inbound/{account.pk}/"
+
+    return make

@@ -9,9 +9,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from integrations.adapters import PLATFORMS, NormalizedEvent, PayloadError, get_adapter
+from integrations.adapters.base import EventType
 from integrations.emulator import scenarios
+from integrations.services.ingest import storable
 
 from .conftest import load_fixture
+from .payloads import email, message, wire
+
+JSON_MESSAGE_PLATFORMS = ["facebook", "instagram", "whatsapp", "x", "telegram", "api"]
 
 ACCOUNT = {
     "facebook": "104000000000001",
@@ -150,3 +155,47 @@ def test_hostile_email_headers_only_raise_payload_error(
     }
     raw = "\r\n".join(f"{k}: {v}" for k, v in lines.items()) + "\r\n\r\nBonjour 🙂\r\n"
     check("email", raw.encode("utf-8", "surrogatepass"))
+
+
+# Any text a person (or a broken client) can put in a message, NUL and lone surrogates
+# included: each pushing platform's parser hands it over unchanged, and ``storable`` makes
+# it something PostgreSQL accepts while changing nothing else.
+any_text = st.text(alphabet=st.characters(codec=None, categories=None), min_size=1, max_size=80)
+
+
+@settings(max_examples=300, deadline=None)
+@given(platform=st.sampled_from(sorted(set(JSON_MESSAGE_PLATFORMS))), text=any_text)
+def test_every_platform_parses_any_message_text_unchanged(platform: str, text: str) -> None:
+    body = wire(platform, message(platform, ACCOUNT[platform], "mid-1", text))
+
+    events = get_adapter(platform).parse(body, {}, account_external_id=ACCOUNT[platform])
+
+    created = [e for e in events if e.event_type == EventType.MESSAGE_CREATED]
+    assert len(created) == 1
+    assert (created[0].text or "") == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=80))
+def test_email_bodies_parse_to_their_text(text: str) -> None:
+    raw = email("mid-1", text.replace("\r", "").encode("utf-8"))
+
+    events = get_adapter("email").parse(raw, {}, account_external_id=ACCOUNT["email"])
+
+    created = [e for e in events if e.event_type == EventType.MESSAGE_CREATED]
+    assert len(created) == 1
+    assert (created[0].text or "").strip() == text.replace("\r", "").strip()
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=any_text)
+def test_storable_text_is_what_postgresql_takes_and_no_more_is_changed(text: str) -> None:
+    kept = storable(text)
+
+    assert "\x00" not in kept
+    kept.encode("utf-8")  # no lone surrogate left
+    expected = "".join(
+        "" if c == "\x00" else "\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text
+    )
+    assert kept == expected
+    assert storable(kept) is kept

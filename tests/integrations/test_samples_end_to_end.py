@@ -10,13 +10,10 @@ import json
 import pytest
 
 from conversations.models import Message
-from crm.actors import Actor
-from crm.services.workspaces import workspace_create
 from integrations.adapters import get_adapter
 from integrations.adapters.base import Direction, EventType
 from integrations.emulator import scenarios, signing
 from integrations.models import InboundEvent
-from integrations.services.brand_accounts import brand_account_create
 from integrations.services.processing import inbound_events_drain
 
 from .conftest import FIXTURES
@@ -24,26 +21,6 @@ from .conftest import FIXTURES
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WEBHOOK_PLATFORMS = ["facebook", "instagram", "whatsapp", "x", "telegram"]
-
-
-@pytest.fixture
-def account_for(live_server, creds):
-    created = workspace_create(slug="samples", name="Samples", owner_email="o@samples.test")
-    actor = Actor.for_member(created.owner)
-
-    def make(platform):
-        external_id, credentials = creds[platform]
-        account = brand_account_create(
-            actor=actor,
-            platform=platform,
-            name=platform,
-            external_id=external_id,
-            credentials={k: str(v) for k, v in credentials.items()},
-            backfill=False,
-        )
-        return account, f"{live_server.url}/api/v1/inbound/{account.pk}/"
-
-    return make
 
 
 def _created_messages(platform, account, bodies):
