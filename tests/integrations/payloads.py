@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 from typing import Any
@@ -40,6 +41,13 @@ def message(platform: str, account: str, mid: str, text: Any) -> Any:
         event = scenarios.api_event("message.created", mid, "thread-1", text="x")
         event["text"] = text
         return event
+    if platform == "discourse":
+        post = scenarios.discourse_post(n, 77, n + 1, "x", user_id=4, username="jeanne")
+        post["post"]["raw"] = text
+        post["post"]["cooked"] = (
+            text if not isinstance(text, str) else f"<p>{html.escape(text)}</p>"
+        )
+        return post
     if platform == "email":
         return email(mid, str(text).encode("utf-8"))
     raise AssertionError(platform)
@@ -88,4 +96,6 @@ def unknown_event(platform: str, account: str, mid: str) -> Any:
         return {"update_id": 800_000 + next(_ids), "poll": {"id": mid, "question": "?"}}
     if platform == "api":
         return scenarios.api_event("thing.happened", mid, "thread-1")
+    if platform == "discourse":
+        return {"user": {"id": next(_ids), "username": mid}}
     raise AssertionError(platform)

@@ -70,13 +70,14 @@ META_ITEM = ("entry", 0, "messaging", 0)
 WA_MESSAGE = ("entry", 0, "changes", 0, "value", "messages", 0)
 X_DM = ("direct_message_events", 0)
 # Per platform: the sender removed, the message id made an object, the time made words.
-MISSING_SENDER = {
+MISSING_SENDER = {  # or, where the author is optional, the thread
     "facebook": (*META_ITEM, "sender"),
     "instagram": (*META_ITEM, "sender"),
     "whatsapp": (*WA_MESSAGE, "from"),
     "x": (*X_DM, "message_create", "sender_id"),
     "telegram": ("message", "chat"),
     "api": ("id",),
+    "discourse": ("post", "topic_id"),
 }
 MESSAGE_ID = {
     "facebook": (*META_ITEM, "message", "mid"),
@@ -85,6 +86,7 @@ MESSAGE_ID = {
     "x": (*X_DM, "id"),
     "telegram": ("message", "message_id"),
     "api": ("id",),
+    "discourse": ("post", "id"),
 }
 TIMESTAMP = {
     "facebook": (*META_ITEM, "timestamp"),
@@ -93,12 +95,13 @@ TIMESTAMP = {
     "x": (*X_DM, "created_timestamp"),
     "telegram": ("message", "date"),
     "api": ("created_at",),
+    "discourse": ("post", "created_at"),
 }
 
 
 # --- the webhook corpus ----------------------------------------------------------------------
 
-JSON_PLATFORMS = ["facebook", "instagram", "whatsapp", "x", "telegram", "api"]
+JSON_PLATFORMS = ["facebook", "instagram", "whatsapp", "x", "telegram", "api", "discourse"]
 WEBHOOK_PLATFORMS = [*JSON_PLATFORMS, "email"]
 
 

@@ -16,7 +16,7 @@ from integrations.services.ingest import storable
 from .conftest import load_fixture
 from .payloads import email, message, wire
 
-JSON_MESSAGE_PLATFORMS = ["facebook", "instagram", "whatsapp", "x", "telegram", "api"]
+JSON_MESSAGE_PLATFORMS = ["facebook", "instagram", "whatsapp", "x", "telegram", "api", "discourse"]
 
 ACCOUNT = {
     "facebook": "104000000000001",
@@ -168,7 +168,8 @@ any_text = st.text(alphabet=st.characters(codec=None, categories=None), min_size
 def test_every_platform_parses_any_message_text_unchanged(platform: str, text: str) -> None:
     body = wire(platform, message(platform, ACCOUNT[platform], "mid-1", text))
 
-    events = get_adapter(platform).parse(body, {}, account_external_id=ACCOUNT[platform])
+    headers = {"X-Discourse-Event": "post_created"} if platform == "discourse" else {}
+    events = get_adapter(platform).parse(body, headers, account_external_id=ACCOUNT[platform])
 
     created = [e for e in events if e.event_type == EventType.MESSAGE_CREATED]
     assert len(created) == 1
