@@ -15,6 +15,7 @@ from conversations.models import Conversation
 from conversations.services.conversations import ConversationChanges, conversation_update
 from conversations.services.library import canned_response_create, label_create
 from crm.actors import Actor
+from crm.models import Event
 from crm.models_realtime import RealtimeTicket
 from integrations.emulator import scenarios
 
@@ -161,9 +162,11 @@ def test_after_a_network_drop_the_console_resumes_and_shows_what_it_missed(
     page = context.new_page()
     try:
         sign_in(page, console_server.url, "alice@support.test", "Support desk")
-        row = page.locator("#conversation-list .row", has_text="Is anyone there?")
-        expect(row).to_be_visible(timeout=LIVE)
+        expect(page.locator("#conversation-list .row")).to_contain_text(
+            "Is anyone there?", timeout=LIVE
+        )
         conversation = Conversation.objects.get(workspace__slug=desk.slug)
+        row = page.locator(f'#conversation-list .row[data-conversation="{conversation.pk}"]')
         tickets_before = RealtimeTicket.objects.count()
 
         console_server.stop()
@@ -185,6 +188,29 @@ def test_after_a_network_drop_the_console_resumes_and_shows_what_it_missed(
         expect(row).to_contain_text("urgent")
         # It came back with a new single-use ticket.
         assert RealtimeTicket.objects.count() > tickets_before
+
+        # Away longer than the log keeps: what it missed was pruned. The server answers
+        # resync; the console reloads through REST and goes on from the log's seq.
+        console_server.stop()
+        expect(page.locator("#connection")).to_have_attribute("data-state", "offline")
+        last_seen = Event.objects.filter(workspace__slug=desk.slug).order_by("seq").last().seq
+        off_the_browser_thread(
+            conversation_update,
+            actor=Actor.for_member(desk.owner),
+            conversation=conversation,
+            changes=ConversationChanges(priority="low"),
+        )
+        Event.objects.filter(workspace__slug=desk.slug, seq__gt=last_seen).delete()
+        console_server.start()
+        expect(page.locator("#notice")).to_have_text(
+            "The inbox was out of date and has been reloaded.", timeout=30_000
+        )
+        expect(row).to_contain_text("low")
+        expect(row).not_to_contain_text("urgent")
+        expect(page.locator("#connection")).to_have_text("Live")
+        # Subscribed again from the log's seq: later changes arrive live.
+        customer_writes(desk, "Still there?")
+        expect(row).to_contain_text("Still there?", timeout=LIVE)
     finally:
         if console_server.process is None:
             console_server.start()

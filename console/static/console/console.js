@@ -148,6 +148,7 @@
     reconnectTimer: null,
     lastHeard: 0,
     catchUp: null, // {before: server time of the reconnect, count}
+    resynced: false, // reloaded after a resync: the next subscription is not a catch-up
     typing: { sentAt: 0, timer: null },
   };
 
@@ -657,7 +658,9 @@
     if (message.type === "ping") {
       socket.send(JSON.stringify({ type: "pong" }));
     } else if (message.type === "subscribed") {
-      const resumed = state.everSubscribed && state.lastSeq !== null;
+      // After a resync the console has just reloaded everything: nothing to catch up on.
+      const resumed = state.everSubscribed && state.lastSeq !== null && !state.resynced;
+      state.resynced = false;
       state.subscribed = true;
       state.everSubscribed = true;
       state.reconnectDelay = 1000;
@@ -694,6 +697,8 @@
   /** The log cannot bring the console up to date: reload, then go on from its seq. */
   async function resync(message, socket) {
     notify("The inbox was out of date and has been reloaded.");
+    state.resynced = true;
+    state.catchUp = null;
     state.lastSeq = message.seq;
     await loadList();
     if (state.current) await openConversation(state.current.id, { focus: false });
