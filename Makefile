@@ -26,7 +26,8 @@ migrate: install
 
 ## The embedded default: SQLite, in-memory channel layer, tasks run in-process, a demo
 ## workspace whose brand accounts are played by the platform emulator, which feeds them
-## customer messages live; replies go back to the emulator.
+## customer messages live (a Discourse forum and a WordPress blog among them); replies go
+## back to the emulator.
 EMULATOR_PORT ?= 8025
 EMULATOR_URL := http://127.0.0.1:$(EMULATOR_PORT)
 run: migrate
@@ -39,7 +40,8 @@ run: migrate
 	CAUSERIE_PUBLIC_URL=http://$(HOST):$(PORT) \
 	CAUSERIE_GRAPH_API_URL=$(EMULATOR_URL) CAUSERIE_INSTAGRAM_API_URL=$(EMULATOR_URL) \
 	CAUSERIE_X_API_URL=$(EMULATOR_URL) CAUSERIE_TELEGRAM_API_URL=$(EMULATOR_URL) \
-	CAUSERIE_YOUTUBE_API_URL=$(EMULATOR_URL) \
+	CAUSERIE_YOUTUBE_API_URL=$(EMULATOR_URL) CAUSERIE_DISCOURSE_API_URL=$(EMULATOR_URL) \
+	CAUSERIE_WORDPRESS_API_URL=$(EMULATOR_URL) \
 	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --no-access-log \
 		--lifespan off
 

@@ -3,11 +3,14 @@ import time
 
 import httpx
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError
+from django.test import override_settings
 
-from integrations.demo import demo_traffic
+from integrations.demo import POLLED, demo_traffic
 from integrations.emulator.client import EmulatorClient
 from integrations.emulator.server import start_in_thread
 from integrations.models import BrandAccount
+from integrations.services.polling import brand_account_poll
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +19,8 @@ class Command(BaseCommand):
     help = (
         "Serve the platform emulator. With --feed WORKSPACE, register that workspace's "
         "brand accounts with it and deliver a customer message to one of them every "
-        "--interval seconds, signed as the platform would, at their webhook URLs."
+        "--interval seconds, signed as the platform would, at their webhook URLs; a blog "
+        "comment is added to the emulated site and the blog polled, as beat would."
     )
 
     def add_arguments(self, parser):
@@ -31,7 +35,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Platform emulator on {base_url}")
         try:
             if feed:
-                self._feed(base_url, feed, interval, count)
+                # The blog this process polls is the one it emulates, whatever its port.
+                with override_settings(
+                    CAUSERIE_DISCOURSE_API_URL=base_url, CAUSERIE_WORDPRESS_API_URL=base_url
+                ):
+                    self._feed(base_url, feed, interval, count)
             else:
                 while True:
                     time.sleep(3600)
@@ -54,10 +62,18 @@ class Command(BaseCommand):
             if account is None:
                 continue
             try:
-                answer = client.deliver(
-                    platform, account.webhook_url, payload, account=account.external_id
-                )
-                self.stdout.write(f"{platform}: delivered ({answer['status']})")
+                if platform in POLLED:
+                    client.queue_wordpress_comments(account.external_id, [payload])
+                    stored = brand_account_poll(account_id=account.pk)
+                    self.stdout.write(f"{platform}: polled ({stored} new)")
+                else:
+                    answer = client.deliver(
+                        platform, account.webhook_url, payload, account=account.external_id
+                    )
+                    self.stdout.write(f"{platform}: delivered ({answer['status']})")
+            except DatabaseError as exc:
+                # SQLite is busy with the web process: the next poll picks the comment up.
+                self.stdout.write(f"{platform}: not polled ({exc})")
             except (httpx.HTTPError, OSError) as exc:
                 # Causerie may still be starting: the next round tries again.
                 self.stdout.write(f"{platform}: not delivered ({exc})")
