@@ -45,11 +45,17 @@ class BrandAccountOutputSerializer(serializers.Serializer):
 class BrandAccountCreateInputSerializer(serializers.Serializer):
     platform = serializers.ChoiceField(choices=PLATFORM_CHOICES)
     name = serializers.CharField(max_length=200)
-    external_id = serializers.CharField(max_length=255)
+    external_id = serializers.CharField(
+        max_length=255,
+        help_text="The platform's id of the account; for discourse and wordpress, the "
+        "site's base URL (http or https).",
+    )
     credentials = serializers.DictField(
         child=serializers.CharField(allow_blank=True),
         write_only=True,
-        help_text="Write-only; key names per platform in API.md. Stored encrypted.",
+        help_text="Write-only; key names per platform in API.md (discourse: api_key, "
+        "api_username, webhook_secret; wordpress: username, application_password). "
+        "Stored encrypted.",
     )
 
 

@@ -11,7 +11,16 @@ from integrations.adapters import get_adapter
 from integrations.emulator import scenarios
 from integrations.emulator.client import EmulatorClient
 
-WEBHOOK_PLATFORMS = ["facebook", "instagram", "whatsapp", "x", "telegram", "api", "email"]
+WEBHOOK_PLATFORMS = [
+    "facebook",
+    "instagram",
+    "whatsapp",
+    "x",
+    "telegram",
+    "api",
+    "email",
+    "discourse",
+]
 
 
 @pytest.mark.parametrize("platform", WEBHOOK_PLATFORMS)

@@ -11,7 +11,7 @@ from integrations.adapters import api as api_adapter
 from integrations.adapters import get_adapter
 from integrations.emulator import signing
 from integrations.emulator.client import EmulatorClient
-from integrations.emulator.scenarios import email_message
+from integrations.emulator.scenarios import discourse_post, email_message
 
 from .conftest import load_fixture
 
@@ -72,6 +72,7 @@ SAMPLES: dict[str, Any] = {
         text="Bonjour, où est mon colis ?",
         message_id="<a1@client.example>",
     ),
+    "discourse": discourse_post(7, 3, 1, "Où est mon colis ? 📦", user_id=5, username="jeanne"),
 }
 SECRETS = {
     "facebook": {"app_secret": "s3cret"},
@@ -81,6 +82,7 @@ SECRETS = {
     "telegram": {"secret_token": "s3cret_token-1"},
     "api": {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
     "email": {"inbound_secret": "s3cret"},
+    "discourse": {"webhook_secret": "s3cret"},
 }
 WRONG = {
     "facebook": {"app_secret": "other"},
@@ -90,6 +92,7 @@ WRONG = {
     "telegram": {"secret_token": "other"},
     "api": {"secret": "whsec_b3RoZXItc2VjcmV0LWtleQ=="},
     "email": {"inbound_secret": "other"},
+    "discourse": {"webhook_secret": "other"},
 }
 
 
@@ -109,7 +112,9 @@ def test_verify_accepts_right_and_refuses_wrong_signature_case(platform: str) ->
     assert not adapter.verify(headers, body, {})
 
 
-@pytest.mark.parametrize("platform", ["facebook", "instagram", "whatsapp", "x", "api", "email"])
+@pytest.mark.parametrize(
+    "platform", ["facebook", "instagram", "whatsapp", "x", "api", "email", "discourse"]
+)
 def test_verify_refuses_reserialised_body_case(platform: str) -> None:
     adapter = get_adapter(platform)
     sample = (
@@ -124,7 +129,9 @@ def test_verify_refuses_reserialised_body_case(platform: str) -> None:
         )
     else:
         # What a framework that parsed the JSON would hand over: different bytes.
-        reserialised = json.dumps(json.loads(body), ensure_ascii=platform in {"x", "api"}).encode()
+        reserialised = json.dumps(
+            json.loads(body), ensure_ascii=platform in {"x", "api", "discourse"}
+        ).encode()
     assert reserialised != body
     assert not adapter.verify(headers, reserialised, SECRETS[platform])
 
@@ -183,7 +190,7 @@ def test_emulated_handshake_against_receiver_case(
 
 
 @pytest.mark.parametrize(
-    "platform", ["facebook", "instagram", "whatsapp", "x", "telegram", "api", "email"]
+    "platform", ["facebook", "instagram", "whatsapp", "x", "telegram", "api", "email", "discourse"]
 )
 def test_emulated_delivery_is_verified_and_parsed_case(
     platform: str, emu: EmulatorClient, receiver: Any, creds: dict[str, Any]
