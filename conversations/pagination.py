@@ -68,6 +68,13 @@ def _ordering(field: str, *, descending: bool, nulls_last: bool, nullable: bool)
     return [F(field).asc(**nulls), "pk"]
 
 
+def _position(row, field: str) -> tuple[Any, Any]:
+    """``(field, id)`` of a row, a model instance or a ``values()`` dict."""
+    if isinstance(row, dict):
+        return row[field], row["id"]
+    return getattr(row, field), row.pk
+
+
 def _link(request, cursor: str) -> str:
     url = request.build_absolute_uri()
     parts = urlsplit(url)
@@ -86,6 +93,8 @@ def keyset_page(
     default_size: int = 50,
 ) -> Page:
     """One page of ``queryset`` ordered by ``field`` (nulls last) then ``pk``.
+
+    ``queryset`` may be of model instances or of ``values()`` dicts (with ``id``).
 
     The ``cursor`` query parameter positions the page; ``next``/``previous`` are links.
     """
@@ -120,7 +129,7 @@ def keyset_page(
         more_after = backwards or has_more
         more_before = has_more if backwards else bool(raw)
         if more_after:
-            next_link = _link(request, _encode(getattr(last, field), last.pk, False))
+            next_link = _link(request, _encode(*_position(last, field), False))
         if more_before:
-            previous_link = _link(request, _encode(getattr(first, field), first.pk, True))
+            previous_link = _link(request, _encode(*_position(first, field), True))
     return Page(rows=rows, next=next_link, previous=previous_link)

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from .models import Conversation, Message
-from .windows import reply_window
+from .windows import reply_window_of
 
 
 def iso(value: datetime | None) -> str | None:
@@ -24,56 +24,105 @@ def _id(value: Any) -> str | None:
     return str(value) if value is not None else None
 
 
-def contact_summary(conversation: Conversation) -> dict[str, Any]:
+# The columns of an inbox row: ``conversation_row_data`` reads these keys, the inbox list
+# selects them as values (see ``selectors.inbox_rows``).
+CONVERSATION_ROW_COLUMNS = (
+    "id",
+    "brand_account_id",
+    "platform",
+    "kind",
+    "contact_id",
+    "status",
+    "priority",
+    "assignee_id",
+    "team_id",
+    "snoozed_until",
+    "last_message_at",
+    "first_response_at",
+    "created_at",
+    "updated_at",
+    "subject",
+    "thread_key",
+    "last_message_preview",
+    "last_message_direction",
+    "last_inbound_at",
+    "waiting_since",
+    "unread_count",
+    "resolved_at",
+    "first_response_seconds",
+    "next_response_count",
+    "next_response_seconds_total",
+    "resolution_seconds",
+    "reopened_count",
+)
+
+
+def conversation_row(conversation: Conversation) -> dict[str, Any]:
+    """A loaded conversation (with its contact and labels) as an inbox row."""
+    row = {column: getattr(conversation, column) for column in CONVERSATION_ROW_COLUMNS}
     contact = conversation.contact
-    return {
-        "id": str(contact.pk),
-        "name": contact.name,
-        "email": contact.email,
-        "phone": contact.phone,
-    }
+    row.update(
+        contact_name=contact.name,
+        contact_email=contact.email,
+        contact_phone=contact.phone,
+        label_ids=[label.pk for label in conversation.labels.all()],
+    )
+    return row
 
 
 def conversation_data(conversation: Conversation, *, now: datetime | None = None) -> dict:
     """The Conversation resource of API.md, plus the inbox row's extra columns."""
-    next_avg = (
-        conversation.next_response_seconds_total // conversation.next_response_count
-        if conversation.next_response_count
-        else None
-    )
+    return conversation_row_data(conversation_row(conversation), now=now)
+
+
+def conversation_row_data(row: dict[str, Any], *, now: datetime | None = None) -> dict:
+    """``conversation_data`` of an inbox row: ``CONVERSATION_ROW_COLUMNS``, the contact's
+    ``contact_name``, ``contact_email``, ``contact_phone``, and ``label_ids``."""
+    next_count = row["next_response_count"]
+    next_avg = row["next_response_seconds_total"] // next_count if next_count else None
     return {
-        "id": str(conversation.pk),
-        "brand_account": _id(conversation.brand_account_id),
-        "platform": conversation.platform,
-        "kind": conversation.kind,
-        "contact": str(conversation.contact_id),
-        "status": conversation.status,
-        "priority": conversation.priority,
-        "assignee": _id(conversation.assignee_id),
-        "team": _id(conversation.team_id),
-        "labels": sorted(str(label.pk) for label in conversation.labels.all()),
-        "snoozed_until": iso(conversation.snoozed_until),
-        "last_message_at": iso(conversation.last_message_at),
-        "first_response_at": iso(conversation.first_response_at),
-        "reply_window": reply_window(conversation, now=now),
-        "created_at": iso(conversation.created_at),
-        "updated_at": iso(conversation.updated_at),
+        "id": str(row["id"]),
+        "brand_account": _id(row["brand_account_id"]),
+        "platform": row["platform"],
+        "kind": row["kind"],
+        "contact": str(row["contact_id"]),
+        "status": row["status"],
+        "priority": row["priority"],
+        "assignee": _id(row["assignee_id"]),
+        "team": _id(row["team_id"]),
+        "labels": sorted(str(label_id) for label_id in row["label_ids"]),
+        "snoozed_until": iso(row["snoozed_until"]),
+        "last_message_at": iso(row["last_message_at"]),
+        "first_response_at": iso(row["first_response_at"]),
+        "reply_window": reply_window_of(
+            platform=row["platform"],
+            kind=row["kind"],
+            last_inbound_at=row["last_inbound_at"],
+            now=now,
+        ),
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
         # Inbox row columns (additions to the contract).
-        "subject": conversation.subject,
-        "thread_key": conversation.thread_key,
-        "contact_summary": contact_summary(conversation),
-        "last_message_preview": conversation.last_message_preview,
-        "last_message_direction": conversation.last_message_direction,
-        "last_inbound_at": iso(conversation.last_inbound_at),
-        "waiting_since": iso(conversation.waiting_since),
-        "unread_count": conversation.unread_count,
-        "resolved_at": iso(conversation.resolved_at),
+        "subject": row["subject"],
+        "thread_key": row["thread_key"],
+        "contact_summary": {
+            "id": str(row["contact_id"]),
+            "name": row["contact_name"],
+            "email": row["contact_email"],
+            "phone": row["contact_phone"],
+        },
+        "last_message_preview": row["last_message_preview"],
+        "last_message_direction": row["last_message_direction"],
+        "last_inbound_at": iso(row["last_inbound_at"]),
+        "waiting_since": iso(row["waiting_since"]),
+        "unread_count": row["unread_count"],
+        "resolved_at": iso(row["resolved_at"]),
         "service_levels": {
-            "first_response_seconds": conversation.first_response_seconds,
+            "first_response_seconds": row["first_response_seconds"],
             "next_response_avg_seconds": next_avg,
-            "next_response_count": conversation.next_response_count,
-            "resolution_seconds": conversation.resolution_seconds,
-            "reopened_count": conversation.reopened_count,
+            "next_response_count": next_count,
+            "resolution_seconds": row["resolution_seconds"],
+            "reopened_count": row["reopened_count"],
         },
     }
 

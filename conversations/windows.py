@@ -37,21 +37,31 @@ def reply_window(conversation, *, now: datetime | None = None) -> dict[str, Any]
     never wrote), ``standard_window``, ``human_agent_window`` (a reply goes out with the
     ``HUMAN_AGENT`` tag), ``customer_service_window`` (WhatsApp), ``window_expired``.
     """
+    return reply_window_of(
+        platform=conversation.platform,
+        kind=conversation.kind,
+        last_inbound_at=conversation.last_inbound_at,
+        now=now,
+    )
+
+
+def reply_window_of(
+    *, platform: str, kind: str, last_inbound_at: datetime | None, now: datetime | None = None
+) -> dict[str, Any]:
+    """``reply_window`` from the three columns it depends on (for rows read as values)."""
     now = now or timezone.now()
-    platform = conversation.platform
-    if conversation.kind != "direct" or platform not in (*META_MESSAGING, "whatsapp"):
+    if kind != "direct" or platform not in (*META_MESSAGING, "whatsapp"):
         return _window(True, None, "no_window")
-    last_inbound = conversation.last_inbound_at
-    if last_inbound is None:
+    if last_inbound_at is None:
         return _window(False, None, "no_inbound_message")
-    standard_end = last_inbound + STANDARD_WINDOW
+    standard_end = last_inbound_at + STANDARD_WINDOW
     if platform == "whatsapp":
         if now < standard_end:
             return _window(True, standard_end, "customer_service_window")
         return _window(False, standard_end, "window_expired")
     if now < standard_end:
         return _window(True, standard_end, "standard_window")
-    human_end = last_inbound + HUMAN_AGENT_WINDOW
+    human_end = last_inbound_at + HUMAN_AGENT_WINDOW
     if now < human_end:
         return _window(True, human_end, "human_agent_window")
     return _window(False, human_end, "window_expired")

@@ -1,5 +1,6 @@
 """The inbox: conversations, their messages, bulk changes."""
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -11,7 +12,7 @@ from crm.models import Team
 
 from .. import selectors
 from ..pagination import keyset_page
-from ..representations import conversation_data, message_data
+from ..representations import conversation_data, conversation_row_data, message_data
 from ..services import messages as message_services
 from ..services.conversations import (
     UNSET,
@@ -112,11 +113,19 @@ class ConversationListApi(WorkspaceApi):
         queryset = selectors.conversation_list(actor=self.actor, **filters)
         field, descending = selectors.inbox_sort_for(status=filters.get("status"), sort=sort)
         page = keyset_page(
-            request, queryset, field=field, descending=descending, nullable=field == "waiting_since"
+            request,
+            selectors.inbox_rows(queryset),
+            field=field,
+            descending=descending,
+            nullable=field == "waiting_since",
         )
+        now = timezone.now()
         return Response(
             {
-                "results": [conversation_data(c) for c in page.rows],
+                "results": [
+                    conversation_row_data(row, now=now)
+                    for row in selectors.inbox_rows_complete(page.rows)
+                ],
                 "next": page.next,
                 "previous": page.previous,
             }
