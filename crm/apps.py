@@ -6,5 +6,8 @@ class CrmConfig(AppConfig):
     verbose_name = "Workspaces and the people who work in them"
 
     def ready(self) -> None:
+        from .credential_cache import connect_signals
+
+        connect_signals()
         from . import realtime  # noqa: F401  (connects the event-log publisher)
         from .webhooks import dispatch, tasks  # noqa: F401  (the webhook dispatcher, its tasks)

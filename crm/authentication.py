@@ -6,10 +6,11 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.throttling import BaseThrottle
 
+from .credential_cache import remembered
 from .exceptions import Forbidden
 from .models import ApiKey, PersonalToken
 from .services.auth_guard import failures_counted
-from .services.tokens import API_KEY_KIND, token_matches, token_split
+from .services.tokens import API_KEY_KIND, token_hash, token_matches, token_split
 
 # Writing last_used_at on every request would turn each read into a write; a minute of
 # precision is enough to tell which keys are alive.
@@ -68,11 +69,24 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             return self.authenticate_token(token.strip())
 
     def authenticate_token(self, token: str):
-        """Resolve a raw token to ``(user, credential)`` or raise AuthenticationFailed."""
+        """Resolve a raw token to ``(user, credential)`` or raise AuthenticationFailed.
+
+        A process remembers a resolved token for a few seconds (``credential_cache``); its
+        expiry is checked on every request.
+        """
         parsed = token_split(token)
         if parsed is None:
             raise exceptions.AuthenticationFailed("Malformed bearer token.")
         kind, prefix = parsed
+        user, credential = remembered(
+            ("token", token_hash(token)), lambda: self._resolve(token, kind, prefix)
+        )
+        if not credential.is_usable():
+            raise exceptions.AuthenticationFailed("This token has expired.")
+        _touch_last_used(type(credential), credential)
+        return user, credential
+
+    def _resolve(self, token: str, kind: str, prefix: str):
         if kind == API_KEY_KIND:
             credential = ApiKey.objects.select_related("workspace").filter(prefix=prefix).first()
         else:
@@ -84,11 +98,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if not credential.is_usable():
             raise exceptions.AuthenticationFailed("This token has expired.")
         if kind == API_KEY_KIND:
-            _touch_last_used(ApiKey, credential)
             return ApiKeyUser(credential), credential
         if not credential.user.is_active:
             raise exceptions.AuthenticationFailed("This user is inactive.")
-        _touch_last_used(PersonalToken, credential)
         return credential.user, credential
 
     def authenticate_header(self, request) -> str:

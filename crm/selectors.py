@@ -6,6 +6,7 @@ from django.db.models import Q, QuerySet
 
 from .actors import Actor
 from .authentication import ApiKeyUser
+from .credential_cache import remembered
 from .exceptions import NotFound
 from .models import ApiKey, AuditLogEntry, Event, Membership, PersonalToken, Team, Workspace
 from .scopes import ADMIN, CONTACTS_READ, CONVERSATIONS_READ, WEBHOOKS_MANAGE
@@ -15,7 +16,8 @@ def actor_for_request(*, user: Any, workspace_slug: str) -> Actor:
     """The actor a request's credential makes in a workspace, or NotFound.
 
     A credential of another workspace gets NotFound, not a permission error, so that the
-    existence of a workspace never leaks.
+    existence of a workspace never leaks. A member's actor is remembered for a few
+    seconds per process (``crm.credential_cache``).
     """
     if isinstance(user, ApiKeyUser):
         api_key = user.api_key
@@ -24,14 +26,19 @@ def actor_for_request(*, user: Any, workspace_slug: str) -> Actor:
         return Actor.for_api_key(api_key)
     if user is None or not user.is_authenticated:
         raise NotFound("No such workspace.")
-    membership = (
-        Membership.objects.select_related("workspace", "user")
-        .filter(user=user, workspace__slug=workspace_slug)
-        .first()
-    )
-    if membership is None:
-        raise NotFound("No such workspace.")
-    return Actor.for_member(membership)
+
+    def member_actor() -> Actor:
+        membership = (
+            Membership.objects.select_related("workspace", "user")
+            .filter(user=user, workspace__slug=workspace_slug)
+            .first()
+        )
+        if membership is None:
+            raise NotFound("No such workspace.")
+        return Actor.for_member(membership)
+
+    # Remembered a few seconds per process, like the credential (crm.credential_cache).
+    return remembered(("member", user.pk, workspace_slug), member_actor)
 
 
 def workspace_list_for_user(*, user) -> QuerySet[Membership]:

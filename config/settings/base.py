@@ -278,6 +278,10 @@ CAUSERIE_INBOUND_MAX_BYTES = env.int("CAUSERIE_INBOUND_MAX_BYTES", default=3 * 1
 CAUSERIE_IDEMPOTENCY_TTL = timedelta(hours=24)
 # How long the event log keeps events (days) for events/, webhooks and realtime resumes.
 CAUSERIE_EVENT_RETENTION = timedelta(days=env.int("CAUSERIE_EVENT_RETENTION", default=30))
+# Seconds a process remembers a resolved bearer token and a member's actor: a revocation,
+# a removal or a role change made elsewhere reaches the other processes within this delay
+# (at once in the process that made it); 0 looks them up on every request.
+CAUSERIE_AUTH_CACHE_SECONDS = env.float("CAUSERIE_AUTH_CACHE_SECONDS", default=5.0)
 # Failed authentications (bad API key, personal token, realtime ticket or password) one
 # client address may make per window before every attempt of it is refused with 429.
 CAUSERIE_AUTH_FAILURE_LIMIT = env.int("CAUSERIE_AUTH_FAILURE_LIMIT", default=20)

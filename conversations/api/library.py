@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from crm import scopes
 from crm.api.base import WorkspaceApi
+from crm.credential_cache import credentials_forget
 from crm.exceptions import InvalidInput
 from crm.models import Workspace
 from crm.selectors import team_get
@@ -269,6 +270,8 @@ class InboxSettingsApi(WorkspaceApi):
         with transaction.atomic():
             Workspace.objects.filter(pk=self.workspace.pk).update(**values)
             audit_record(actor=self.actor, action="inbox_settings.updated", details=values)
+        # Actors carry their workspace; this process's remembered ones must see the change.
+        credentials_forget()
         return Response(_settings_data(Workspace.objects.get(pk=self.workspace.pk)))
 
 

@@ -104,3 +104,19 @@ def test_an_agent_handing_a_conversation_to_another_team_sees_the_result(ws, set
     assert response.status_code == 200
     assert response.json()["team"] == str(other_team.pk)
     assert client.get(ws.url(f"conversations/{conversation.pk}/")).status_code == 404
+
+
+def test_turning_the_restriction_on_applies_at_once_to_an_agent_already_signed_in(
+    ws, inbox, client
+):
+    # The agent's actor (with its workspace's settings) is remembered per process for a
+    # few seconds (crm.credential_cache): the settings change still applies at once.
+    inbox.conversation(text="nobody's team")
+    _, token = ws.add_member("agent")
+    agent = client_with(token)
+    assert len(agent.get(ws.url("conversations/")).json()["results"]) == 1
+
+    changed = client.patch(ws.url("inbox-settings/"), {"agents_see_only_their_teams": True})
+    assert changed.status_code == 200
+
+    assert agent.get(ws.url("conversations/")).json()["results"] == []
