@@ -153,6 +153,31 @@ def test_throttled_client_gets_429_with_retry_after(ws, client, monkeypatch):
     cache.clear()
 
 
+def test_the_rate_limit_slides_across_its_windows(ws, client, monkeypatch):
+    from django.core.cache import cache
+
+    cache.clear()
+    monkeypatch.setattr(CredentialRateThrottle, "THROTTLE_RATES", {"credential": "4/min"})
+    clock = [60 * 30_000_000 + 58.0]  # two seconds before a minute turns
+    monkeypatch.setattr(CredentialRateThrottle, "timer", staticmethod(lambda: clock[0]))
+
+    def statuses(count: int) -> list[int]:
+        return [client.get(ws.url("members/")).status_code for _ in range(count)]
+
+    assert statuses(5) == [200, 200, 200, 200, 429]
+    # Just after the minute turns the budget is not whole again: the last minute still
+    # counts (a fixed window would allow 4 more, 8 in four seconds).
+    clock[0] += 4
+    assert statuses(3).count(200) <= 1
+    refused = client.get(ws.url("members/"))
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    # A quiet minute later it is whole.
+    clock[0] += 120
+    assert statuses(5) == [200, 200, 200, 200, 429]
+    cache.clear()
+
+
 def test_unknown_path_suggests_nothing_when_no_variant_exists(client):
     error = assert_error(client.get("/api/v1/nope"), 404, "not_found")
 
