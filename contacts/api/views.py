@@ -485,6 +485,8 @@ class ContactMergeApi(WorkspaceApi):
         "the primary; `contacts/{id}/unmerge/` undoes it.",
     )
     def post(self, request, workspace):
+        # Refused before the body is read: a sales member gets 403 whatever it sends.
+        workspace_wide_write_check(actor=self.actor, action="merge contacts")
         data = _valid(ContactMergeInputSerializer, request.data)
         result = svc.contacts_merge(
             actor=self.actor, primary_id=data["primary"], duplicate_id=data["duplicate"]
@@ -519,6 +521,7 @@ class ContactUnmergeApi(WorkspaceApi):
         tags=TAGS,
     )
     def post(self, request, workspace, contact_id):
+        workspace_wide_write_check(actor=self.actor, action="unmerge contacts")
         contact = selectors.contact_get(workspace=self.workspace, contact_id=contact_id)
         data = _valid(ContactUnmergeInputSerializer, request.data)
         result = svc.contacts_unmerge(actor=self.actor, contact=contact, merge_id=data["merge"])
