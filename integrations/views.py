@@ -12,6 +12,7 @@ import time
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from crm.api.errors import json_error_response
@@ -53,6 +54,18 @@ def _lower_headers(request) -> dict[str, str]:
     return {name.lower(): value for name, value in request.headers.items()}
 
 
+def _stale(adapter, payload) -> bool:
+    """Whether a verified body was sent longer ago than ``CAUSERIE_WEBHOOK_REPLAY_WINDOW``
+    by the platform's own time (Meta's ``entry[].time``, X's event times): a captured
+    request sent again after the platform's redeliveries have ended is a replay. The api
+    channel's Standard Webhooks timestamp is checked (five minutes) by its signature."""
+    window = settings.CAUSERIE_WEBHOOK_REPLAY_WINDOW
+    if not window:
+        return False
+    sent_at = adapter.sent_at(payload)
+    return sent_at is not None and timezone.now() - sent_at > window
+
+
 @csrf_exempt
 def inbound_webhook(request, brand_account_id):
     """Handshake (GET) or store a verified event (POST) for one brand account."""
@@ -88,9 +101,13 @@ def inbound_webhook(request, brand_account_id):
         return json_error_response(401, "invalid_signature", "The signature does not match.")
     if account.platform not in NON_JSON_PLATFORMS:
         try:
-            json.loads(body)
+            payload = json.loads(body)
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             return json_error_response(400, "parse_error", "The body is not valid JSON.")
+        if _stale(adapter, payload):
+            return json_error_response(
+                401, "stale_webhook", "The webhook is older than the replay window."
+            )
 
     try:
         inbound_event_store(account=account, body=body, headers=headers)

@@ -272,6 +272,10 @@ CAUSERIE_SEND_RATE_LIMITS = {
     "discourse": env.int("CAUSERIE_SEND_RATE_DISCOURSE", default=1),
     "wordpress": env.int("CAUSERIE_SEND_RATE_WORDPRESS", default=5),
 }
+# Replay protection of inbound webhooks by the platform's own send time (Meta entry times,
+# X event times): a body older than this is refused. Off here, where the documentation's
+# sample payloads (2024) are replayed on purpose; on in production (settings.production).
+CAUSERIE_WEBHOOK_REPLAY_WINDOW: timedelta | None = None
 # Largest webhook body accepted (WhatsApp documents up to 3 MB).
 CAUSERIE_INBOUND_MAX_BYTES = env.int("CAUSERIE_INBOUND_MAX_BYTES", default=3 * 1024 * 1024)
 # How long an Idempotency-Key is remembered, per API.md.

@@ -1,5 +1,7 @@
 """Production: everything from the environment; refuses to start when unsafe."""
 
+from datetime import timedelta
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
@@ -29,3 +31,9 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Inbound webhooks sent longer ago than this (by Meta's entry times, X's event times) are
+# replays and refused: longer than every documented redelivery (Meta 36 h, WhatsApp 7 days
+# but without a time to check, X's Replay API 5 days). 0 turns the check off.
+_replay_days = env.int("CAUSERIE_WEBHOOK_REPLAY_DAYS", default=7)
+CAUSERIE_WEBHOOK_REPLAY_WINDOW = timedelta(days=_replay_days) if _replay_days else None

@@ -11,7 +11,7 @@ import hmac
 import html
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
@@ -197,3 +197,22 @@ def html_to_text(markup: str) -> str:
     extractor.feed(markup)
     text = html.unescape("".join(extractor.chunks))
     return re.sub(r"\n\s*\n+", "\n\n", text).strip()
+
+
+def newest_epoch(values: Iterable[Any]) -> datetime | None:
+    """The latest of epoch values in seconds or milliseconds (told apart by size, as Meta
+    mixes both), ignoring what is not a number; None when there is none."""
+    newest = None
+    for value in values:
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            continue
+        seconds = value / 1000 if value > 10**11 else value
+        newest = seconds if newest is None else max(newest, seconds)
+    if newest is None:
+        return None
+    try:
+        return datetime.fromtimestamp(newest, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None

@@ -344,6 +344,12 @@ class Adapter(abc.ABC):
         """
         return frozenset()
 
+    def sent_at(self, payload: Any) -> datetime | None:
+        """When the platform says it sent this (verified, parsed JSON) webhook body, for
+        replay protection; None when its protocol does not say, or the body is unreadable.
+        """
+        return None
+
     @abc.abstractmethod
     def send(
         self,

@@ -30,6 +30,7 @@ from ._payload import (
     from_iso,
     header,
     hmac_sha256,
+    newest_epoch,
     opt_dict,
     opt_list,
     opt_str,
@@ -405,3 +406,11 @@ class MetaAdapter(Adapter):
     def account_ids(self, body: bytes) -> frozenset[str]:
         """The ``entry[].id`` values: Page id or Instagram account id."""
         return entry_ids(body)
+
+    def sent_at(self, payload: Any) -> datetime | None:
+        """The newest ``entry[].time``: when Meta sent the notification (CHANNELS.md §0.3),
+        in seconds or milliseconds. WhatsApp's entries carry none."""
+        entries = payload.get("entry") if isinstance(payload, dict) else None
+        if not isinstance(entries, list):
+            return None
+        return newest_epoch(entry.get("time") for entry in entries if isinstance(entry, dict))

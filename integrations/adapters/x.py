@@ -38,6 +38,7 @@ from ._payload import (
     header,
     hmac_sha256,
     load_object,
+    newest_epoch,
     opt_dict,
     opt_list,
     opt_str,
@@ -382,6 +383,19 @@ class XAdapter(Adapter):
             return frozenset()
         user = opt_str(payload, "for_user_id")
         return frozenset({user}) if user else frozenset()
+
+    def sent_at(self, payload: Any) -> datetime | None:
+        """The newest event time of the body: X sends no delivery time, but an Account
+        Activity body carries events as they happen (and its Replay API, five days back)."""
+        if not isinstance(payload, dict):
+            return None
+        times = []
+        for name, items in payload.items():
+            if name.endswith("_events") and isinstance(items, list):
+                for item in items:
+                    if isinstance(item, dict):
+                        times.append(item.get("created_timestamp") or item.get("timestamp_ms"))
+        return newest_epoch(times)
 
     def parse(
         self, body: bytes, headers: Mapping[str, str], *, account_external_id: str

@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def deploy_check(**overrides: str) -> subprocess.CompletedProcess:
+def production(args: list[str], **overrides: str) -> subprocess.CompletedProcess:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -25,13 +25,17 @@ def deploy_check(**overrides: str) -> subprocess.CompletedProcess:
         **overrides,
     )
     return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "DEBUG"],
+        [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def deploy_check(**overrides: str) -> subprocess.CompletedProcess:
+    return production(["check", "--deploy", "--fail-level", "DEBUG"], **overrides)
 
 
 @pytest.mark.parametrize(
@@ -55,3 +59,14 @@ def test_check_deploy_still_reports_a_real_weakness():
 
     assert result.returncode != 0
     assert "security.W004" in result.stdout + result.stderr
+
+
+def test_webhook_replay_protection_is_on_in_production():
+    read = [
+        "shell",
+        "-c",
+        "from django.conf import settings as s; print(s.CAUSERIE_WEBHOOK_REPLAY_WINDOW)",
+    ]
+
+    assert production(read).stdout.splitlines()[-1] == "7 days, 0:00:00"
+    assert production(read, CAUSERIE_WEBHOOK_REPLAY_DAYS="0").stdout.splitlines()[-1] == "None"
