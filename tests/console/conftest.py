@@ -7,6 +7,7 @@ developer's machine, and fail under CI (``CI=true``), where they must run.
 
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 from django.conf import settings
-from django.db import connections
+from django.db import connection, connections
 
 from crm.actors import Actor
 from crm.models import Membership
@@ -137,6 +138,23 @@ def desk(transactional_db, console_server, emulator_server, settings) -> Iterato
     desk = off_the_browser_thread(_desk_create, emulator_server.base_url)
     yield desk
     desk.emulator.close()
+    _wait_until_the_server_is_idle()
+
+
+def _wait_until_the_server_is_idle(timeout: float = 10.0) -> None:
+    """Let the server finish what the browsers started (a last PATCH, a send in a
+    background thread) before the test's tables are truncated under it."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                "AND state <> 'idle'"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.1)
 
 
 def _desk_create(emulator_url: str) -> Desk:

@@ -38,22 +38,59 @@ def sign_in(page: Page, base_url: str, email: str, workspace_name: str) -> None:
     expect(page.locator("#connection")).to_have_text("Live", timeout=LIVE)
 
 
-def customer_writes(desk, text: str, *, chat_id: int = 424242, first_name: str = "Camille") -> None:
-    """The emulator delivers a customer's Telegram message, signed, at the bot's webhook."""
-    update_id = next(_update_ids)
-    payload = scenarios.telegram_message(
-        update_id,
-        chat_id,
-        update_id,
-        text,
-        date=int(time.time()),
-        first_name=first_name,
-        username=first_name.lower(),
-    )
+# Text whose contrast with its background is under WCAG AA (4.5:1), as "selector: ratio".
+CONTRAST_BELOW_AA = """() => {
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  }).reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length < 4 || c[3] > 0) return c;
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const text = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!text || !el.offsetParent) continue;
+    const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) low.push(`${el.tagName.toLowerCase()}.${el.className}: ${ratio.toFixed(2)}`);
+  }
+  return low;
+}"""
+
+
+def deliver(desk, payload: dict) -> None:
+    """The emulator delivers a Telegram update, signed, at the bot's webhook."""
     answer = desk.emulator.deliver(
         "telegram", desk.account.webhook_url, payload, account=desk.account.external_id
     )
     assert answer["status"] == 200, answer
+
+
+def customer_writes(
+    desk, text: str, *, chat_id: int = 424242, first_name: str = "Camille", **options
+) -> int:
+    """A customer's Telegram message (``options``: ``reply_to``, ``photo``); its id."""
+    update_id = next(_update_ids)
+    deliver(
+        desk,
+        scenarios.telegram_message(
+            update_id,
+            chat_id,
+            update_id,
+            text,
+            date=int(time.time()),
+            first_name=first_name,
+            username=first_name.lower(),
+            **options,
+        ),
+    )
+    return update_id
 
 
 def test_a_member_answers_a_customer_live_and_sees_a_colleague_there(browser, console_server, desk):
@@ -233,6 +270,16 @@ def test_the_console_works_by_keyboard_and_one_pane_at_a_time_on_a_phone(
         rows = page.locator("#conversation-list .row")
         expect(rows).to_have_count(3, timeout=LIVE)
         screenshot(page, "inbox")
+        for role, name in [
+            ("banner", None),
+            ("navigation", "Conversations"),
+            ("main", None),
+            ("complementary", "Contact"),
+            ("search", "Filter conversations"),
+        ]:
+            expect(page.get_by_role(role, name=name)).to_have_count(1)
+        low = page.evaluate(CONTRAST_BELOW_AA)
+        assert low == [], low
 
         # The list by keyboard: arrows move between conversations, Enter opens one.
         rows.first.focus()
@@ -259,5 +306,44 @@ def test_the_console_works_by_keyboard_and_one_pane_at_a_time_on_a_phone(
         expect(page.locator("#identities")).to_contain_text("Telegram")
         screenshot(page, "phone-contact")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        context.close()
+
+
+def test_the_thread_nests_replies_and_shows_attachments_edits_and_reactions(
+    browser, console_server, desk
+):
+    chat = 6101
+    photo = customer_writes(desk, "Is it this one?", chat_id=chat, photo=True)
+    answer = customer_writes(desk, "The blue one please", chat_id=chat, reply_to=photo)
+    now = int(time.time())
+    deliver(
+        desk,
+        scenarios.telegram_message(
+            next(_update_ids), chat, answer, "The navy one please",
+            date=now, first_name="Camille", reply_to=photo, edit_date=now + 1,
+        ),
+    )  # fmt: skip
+    context = browser.new_context(viewport={"width": 1366, "height": 860})
+    page = context.new_page()
+    try:
+        sign_in(page, console_server.url, "alice@support.test", "Support desk")
+        page.locator("#conversation-list .row").first.click(timeout=LIVE)
+        first = page.locator("#thread > li.message").first
+        expect(first).to_contain_text("Is it this one?")
+        expect(first.locator(".attachments")).to_contain_text("image")
+        reply = first.locator(".replies > li.message")
+        expect(reply).to_contain_text("The navy one please", timeout=LIVE)
+        reply.locator(".edits summary").click()
+        expect(reply.locator(".edits")).to_contain_text("The blue one please")
+
+        # A reaction arrives while the conversation is open.
+        deliver(
+            desk,
+            scenarios.telegram_reaction(
+                next(_update_ids), chat, photo, old=[], new=["👍"], date=int(time.time())
+            ),
+        )
+        expect(first.locator(".reactions").first).to_contain_text("👍", timeout=LIVE)
     finally:
         context.close()

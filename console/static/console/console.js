@@ -218,10 +218,14 @@
 
   async function loadMore() {
     if (!state.next) return;
-    const page = await api(state.next);
-    for (const c of page.results) state.conversations.set(c.id, c);
-    state.next = page.next;
-    renderList();
+    try {
+      const page = await api(state.next);
+      for (const c of page.results) state.conversations.set(c.id, c);
+      state.next = page.next;
+      renderList();
+    } catch (error) {
+      $("#list-status").textContent = error.message;
+    }
   }
 
   function renderList() {
