@@ -1,11 +1,16 @@
 """A contact's identities: added by hand, removed, or found-or-created by platform ingest."""
 
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from crm.actors import Actor
+from crm.bulk import rows_insert_new
 from crm.exceptions import Conflict, InvalidInput
 from crm.models import Workspace
 from crm.services.events import event_record
@@ -255,3 +260,101 @@ def _placeholder_adopt(
             return None  # the real identity exists after all; the caller reads it
     placeholder = Identity.objects.select_related("contact").get(pk=placeholder.pk)
     return _identity_refresh(workspace=workspace, identity=_live_contact(placeholder), **fields)
+
+
+@dataclass(frozen=True)
+class IdentitySeen:
+    """A platform user as one ingested event shows them (for ``identities_resolve_batch``)."""
+
+    external_id: str
+    handle: str = ""
+    display_name: str = ""
+    avatar_url: str = ""
+
+
+def identities_resolve_batch(
+    *,
+    workspace: Workspace,
+    platform: str,
+    brand_account: BrandAccount | None,
+    seen: Sequence[IdentitySeen],
+) -> tuple[list[Identity | None], list[tuple[str, dict]]]:
+    """``identity_resolve`` for many events at once, set-based; PostgreSQL only.
+
+    Returns, aligned with ``seen``, each identity with its contact, and the
+    ``contact.created`` events of the people it created (for the caller to record). The
+    identities already known are read in one query; the new ones (and their contacts) are
+    made in two inserts. ``None`` marks a user the per-event ``identity_resolve`` must
+    handle: a profile that changed (``contact.updated``), an imported placeholder to
+    adopt, a contact merged away.
+
+    Must run inside a savepoint: when another writer created one of the identities
+    first, ``RowsConflict`` is raised and the caller rolls back and takes the per-event path.
+    """
+    scope_key, brand_account = identity_scope(platform=platform, brand_account=brand_account)
+    lookup = {"workspace": workspace, "platform": platform, "scope_key": scope_key}
+    known = {
+        identity.external_id: identity
+        for identity in Identity.objects.select_related("contact").filter(
+            **lookup, external_id__in={s.external_id for s in seen}
+        )
+    }
+    handle_keys = {
+        normalize.handle_key(s.handle) for s in seen if s.external_id not in known and s.handle
+    }
+    adoptable = set(
+        Identity.objects.filter(
+            workspace=workspace,
+            platform=platform,
+            scope_key="",
+            external_id__in=[PLACEHOLDER_PREFIX + key for key in handle_keys if key],
+        ).values_list("external_id", flat=True)
+    )
+    resolved: list[Identity | None] = []
+    created: list[Identity] = []
+    for person in seen:
+        identity = known.get(person.external_id)
+        if identity is None:
+            if PLACEHOLDER_PREFIX + normalize.handle_key(person.handle) in adoptable:
+                resolved.append(None)
+                continue
+            contact = Contact(workspace=workspace, name=person.display_name or person.handle)
+            identity = Identity(
+                contact=contact,
+                brand_account=brand_account,
+                handle=person.handle,
+                handle_key=normalize.handle_key(person.handle),
+                display_name=person.display_name,
+                avatar_url=person.avatar_url,
+                profile={},
+                external_id=person.external_id,
+                **lookup,
+            )
+            contact_denormalize(contact, identities=[identity])
+            known[person.external_id] = identity
+            created.append(identity)
+        changes = copy.copy(identity)
+        if identity.contact.merged_into_id or _profile_apply(
+            changes,
+            handle=person.handle,
+            display_name=person.display_name,
+            avatar_url=person.avatar_url,
+        ):
+            resolved.append(None)
+        else:
+            resolved.append(identity)
+    Contact.objects.bulk_create([identity.contact for identity in created])
+    rows_insert_new(created)
+    records = []
+    for identity in created:
+        contact = identity.contact
+        contact._prefetched_objects_cache = {"identities": _result([identity])}
+        records.append(("contact.created", contact_data(contact)))
+    return resolved, records
+
+
+def _result(rows: list) -> QuerySet:
+    """A queryset that holds ``rows`` already, as ``prefetch_related`` leaves it."""
+    queryset = Identity.objects.none()
+    queryset._result_cache = rows
+    return queryset

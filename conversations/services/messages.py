@@ -1,14 +1,16 @@
 """Messages: replies and private notes, inbound ingest, edits, deletions, reactions."""
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.actors import Actor
+from crm.bulk import rows_insert_new, rows_update
 from crm.exceptions import Conflict, Forbidden, InvalidInput, NotFound, PolicyRefusal
 from crm.models import Team
 from crm.scopes import ROLE_SALES, ROLE_VIEWER
@@ -22,6 +24,7 @@ from ..models import (
     STATUS_RESOLVED,
     STATUS_SNOOZED,
     Conversation,
+    Label,
     Message,
     MessageEdit,
     Reaction,
@@ -264,6 +267,25 @@ class IngestResult:
     conversation_created: bool
 
 
+def _conversation_new(
+    *, brand_account, thread_key: str, contact, kind: str, subject: str, team, at: datetime
+) -> Conversation:
+    """A platform thread's conversation as its first inbound message creates it (unsaved)."""
+    return Conversation(
+        workspace_id=brand_account.workspace_id,
+        brand_account=brand_account,
+        thread_key=thread_key,
+        contact=contact,
+        platform=brand_account.platform,
+        kind=kind,
+        subject=subject,
+        team=team,
+        last_message_at=at,
+        created_at=at,
+        updated_at=at,
+    )
+
+
 def _conversation_find_or_create(
     *,
     brand_account,
@@ -286,21 +308,124 @@ def _conversation_find_or_create(
         # A savepoint: a parallel delivery of the same thread may win the unique
         # constraint, and then this one uses its row.
         with transaction.atomic():
-            created = Conversation.objects.create(
-                **lookup,
+            created = _conversation_new(
+                brand_account=brand_account,
+                thread_key=thread_key,
                 contact=contact,
-                platform=brand_account.platform,
                 kind=kind,
                 subject=subject,
                 team=team,
-                last_message_at=at,
-                created_at=at,
-                updated_at=at,
+                at=at,
             )
+            created.save(force_insert=True)
     except IntegrityError:
         existing = Conversation.objects.filter(**lookup).values_list("pk", flat=True).get()
         return _lock_conversation(existing), False
     return _lock_conversation(created.pk), True
+
+
+def _inbound_message_new(
+    *,
+    conversation: Conversation,
+    brand_account,
+    external_id: str,
+    text: str,
+    attachments: list,
+    at: datetime,
+    now: datetime,
+    parent_id,
+    author_name: str,
+    platform_metadata: dict,
+) -> Message:
+    """An inbound message as ingest stores it (unsaved; it has no reactions or edits yet)."""
+    message = Message(
+        workspace_id=brand_account.workspace_id,
+        conversation=conversation,
+        brand_account=brand_account,
+        direction="inbound",
+        author_type="contact",
+        author_id=str(conversation.contact_id),
+        author_name=author_name or conversation.contact.name,
+        text=text or "",
+        attachments=attachments,
+        external_id=external_id,
+        parent_id=parent_id,
+        status="received",
+        received_at=at,
+        platform_metadata=platform_metadata,
+        created_at=now,
+    )
+    # A new message has no reactions or edits: its event data needs no query for them.
+    message._prefetched_objects_cache = {
+        "reactions": Reaction.objects.none(),
+        "edits": MessageEdit.objects.none(),
+    }
+    return message
+
+
+def _inbound_apply(
+    conversation: Conversation,
+    message: Message,
+    *,
+    conversation_created: bool,
+    now: datetime,
+) -> None:
+    """What a new customer message does to its conversation (in memory, not saved).
+
+    A resolved conversation reopens (keeping its first response), a snoozed or pending
+    one opens, the reply window moves on, the customer starts waiting if nobody was.
+    """
+    at = message.received_at
+    if conversation.status == STATUS_RESOLVED:
+        conversation.reopened_count += 1
+        conversation.resolved_at = None
+    if conversation.status in (STATUS_RESOLVED, STATUS_SNOOZED, STATUS_PENDING):
+        conversation.status = STATUS_OPEN
+        conversation.snoozed_until = None
+    # Platforms deliver out of order: the window and sort columns only move forward.
+    conversation.last_inbound_at = max(filter(None, [conversation.last_inbound_at, at]))
+    if at >= conversation.last_message_at or conversation_created:
+        conversation.last_message_at = at
+        conversation.last_message_preview = _preview(message.text, message.attachments)
+        conversation.last_message_direction = "inbound"
+    if conversation.waiting_since is None:
+        conversation.waiting_since = at
+    conversation.unread_count += 1
+    conversation.updated_at = now
+
+
+# The conversation columns ``_inbound_apply`` (and nothing else of ingest) changes.
+INBOUND_COLUMNS = (
+    "status",
+    "snoozed_until",
+    "reopened_count",
+    "resolved_at",
+    "last_inbound_at",
+    "last_message_at",
+    "last_message_preview",
+    "last_message_direction",
+    "waiting_since",
+    "unread_count",
+    "updated_at",
+)
+
+
+def _inbound_records(
+    conversation: Conversation,
+    message: Message,
+    *,
+    conversation_created: bool,
+    adopted: Sequence[Message] = (),
+) -> list[tuple[str, dict]]:
+    """The events of one ingested message, from the rows as they were just written."""
+    return [
+        (
+            "conversation.created" if conversation_created else "conversation.updated",
+            conversation_data(conversation),
+        ),
+        ("message.created", message_data(message)),
+        *(("message.updated", message_data(reply)) for reply in adopted),
+    ]
 
 
 @transaction.atomic
@@ -330,13 +455,10 @@ def message_ingest_inbound(
     robin assigns an unassigned conversation. Records ``conversation.created`` or
     ``conversation.updated`` and ``message.created`` in the same transaction.
     """
-    if kind not in KINDS:
-        raise InvalidInput("Unknown kind.", details={"kind": [f"One of {', '.join(KINDS)}."]})
-    if not external_id:
-        raise InvalidInput("An inbound message needs its platform id.")
+    _inbound_validate(kind=kind, external_id=external_id)
     attachments = attachments or []
     now = timezone.now()
-    at = received_at or now
+    at = received_at.astimezone(UTC) if received_at else now
     duplicate = (
         Message.objects.filter(brand_account=brand_account, external_id=external_id)
         .select_related("conversation")
@@ -354,94 +476,216 @@ def message_ingest_inbound(
         team=team,
         at=at,
     )
-    parent = None
+    parent_id = None
     platform_metadata = dict(platform_metadata or {})
     if parent_external_id:
-        parent = Message.objects.filter(
-            brand_account=brand_account, external_id=parent_external_id
-        ).first()
-        if parent is None:
+        parent_id = (
+            Message.objects.filter(brand_account=brand_account, external_id=parent_external_id)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if parent_id is None:
             # The parent arrives later (platforms deliver out of order): it adopts this
             # message then, by this id.
             platform_metadata[ORPHAN_KEY] = parent_external_id
+    message = _inbound_message_new(
+        conversation=conversation,
+        brand_account=brand_account,
+        external_id=external_id,
+        text=text,
+        attachments=attachments,
+        at=at,
+        now=now,
+        parent_id=parent_id,
+        author_name=author_name,
+        platform_metadata=platform_metadata,
+    )
     try:
         with transaction.atomic():
-            message = Message.objects.create(
-                workspace_id=brand_account.workspace_id,
-                conversation=conversation,
-                brand_account=brand_account,
-                direction="inbound",
-                author_type="contact",
-                author_id=str(conversation.contact_id),
-                author_name=author_name or conversation.contact.name,
-                text=text or "",
-                attachments=attachments,
-                external_id=external_id,
-                parent=parent,
-                status="received",
-                received_at=at,
-                platform_metadata=platform_metadata,
-                created_at=now,
-            )
+            message.save(force_insert=True)
     except IntegrityError:
         # A concurrent delivery of the same event stored it first (we waited on its
         # conversation lock): that row is the message.
         duplicate = Message.objects.get(brand_account=brand_account, external_id=external_id)
         return IngestResult(duplicate, conversation, False, False)
 
-    if conversation.status == STATUS_RESOLVED:
-        conversation.reopened_count += 1
-        conversation.resolved_at = None
-    if conversation.status in (STATUS_RESOLVED, STATUS_SNOOZED, STATUS_PENDING):
-        conversation.status = STATUS_OPEN
-        conversation.snoozed_until = None
-    # Platforms deliver out of order: the window and sort columns only move forward.
-    conversation.last_inbound_at = max(filter(None, [conversation.last_inbound_at, at]))
-    if at >= conversation.last_message_at or conversation_created:
-        conversation.last_message_at = at
-        conversation.last_message_preview = _preview(text, attachments)
-        conversation.last_message_direction = "inbound"
-    if conversation.waiting_since is None:
-        conversation.waiting_since = at
-    conversation.unread_count += 1
-    conversation.updated_at = now
+    _inbound_apply(conversation, message, conversation_created=conversation_created, now=now)
     conversation.save()
     conversation_auto_assign(conversation=conversation)
-    adopted = [] if conversation_created else _orphans_adopt(message)
+    adopted = {} if conversation_created else _orphans_adopt([message])
     events_record(
         workspace=conversation.workspace,
-        items=_records(
+        items=_inbound_records(
             conversation,
             message,
-            conversation_event="conversation.created"
-            if conversation_created
-            else "conversation.updated",
-        )
-        + [("message.updated", message_data(child)) for child in adopted],
+            conversation_created=conversation_created,
+            adopted=adopted.get(message.pk, []),
+        ),
     )
     return IngestResult(message, conversation, True, conversation_created)
 
 
-def _orphans_adopt(message: Message) -> list[Message]:
-    """Thread under ``message`` the replies of its conversation that arrived before it."""
-    orphans = list(
-        Message.objects.filter(
-            conversation_id=message.conversation_id,
-            parent__isnull=True,
-            **{f"platform_metadata__{ORPHAN_KEY}": message.external_id},
-        )
-    )
+def _orphans_adopt(parents: Sequence[Message]) -> dict[Any, list[Message]]:
+    """Thread under each new message the replies of its conversation that came before it.
+
+    Returns the adopted replies by parent id, as they are now (for their events). One
+    query when there are none, however many parents.
+    """
+    by_key = {(p.conversation_id, p.external_id): p for p in parents}
+    orphans = Message.objects.filter(
+        conversation_id__in={p.conversation_id for p in parents},
+        parent__isnull=True,
+        **{f"platform_metadata__{ORPHAN_KEY}__in": [p.external_id for p in parents]},
+    ).prefetch_related("reactions", "edits")
+    adopted: dict[Any, list[Message]] = {}
     for orphan in orphans:
-        orphan.parent = message
+        parent = by_key.get((orphan.conversation_id, orphan.platform_metadata.get(ORPHAN_KEY)))
+        if parent is None:
+            continue
+        orphan.parent = parent
         orphan.platform_metadata = {
             k: v for k, v in orphan.platform_metadata.items() if k != ORPHAN_KEY
         }
-        orphan.save(update_fields=["parent", "platform_metadata"])
-    return list(
-        Message.objects.prefetch_related("reactions", "edits").filter(
-            pk__in=[o.pk for o in orphans]
+        adopted.setdefault(parent.pk, []).append(orphan)
+    rows_update(
+        [o for replies in adopted.values() for o in replies], ["parent", "platform_metadata"]
+    )
+    return adopted
+
+
+def _inbound_validate(*, kind: str, external_id: str) -> None:
+    if kind not in KINDS:
+        raise InvalidInput("Unknown kind.", details={"kind": [f"One of {', '.join(KINDS)}."]})
+    if not external_id:
+        raise InvalidInput("An inbound message needs its platform id.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class InboundMessage:
+    """One customer message for ``messages_ingest_inbound_batch``."""
+
+    thread_key: str
+    contact: Any  # the author's contact, the conversation's when it is new
+    external_id: str
+    text: str = ""
+    attachments: list = field(default_factory=list)
+    received_at: datetime
+    kind: str = "direct"
+    parent_external_id: str | None = None
+    author_name: str = ""
+    subject: str = ""
+    platform_metadata: dict = field(default_factory=dict)
+
+
+def messages_ingest_inbound_batch(
+    *, brand_account, messages: Sequence[InboundMessage]
+) -> list[list[tuple[str, dict]]]:
+    """Store many customer messages of one brand account set-based; PostgreSQL only.
+
+    The rules and the event data are those of ``message_ingest_inbound``, applied in
+    ``messages`` order to rows held in memory, then written in a fixed number of
+    statements whatever the count: one read of the external ids already stored (and of
+    the parents), one locked read of the known conversations (and one of their labels),
+    one read of earlier replies waiting for one of these messages as their parent, one
+    insert of the new conversations, one of the messages, one update of the
+    conversations' inbox columns. A reply earlier in the batch than its parent is
+    threaded at once. Returns each message's events (none for one already stored), for
+    the caller to record in one ``events_record`` with whatever else its batch records.
+
+    Must run inside a savepoint: when another writer made one of the new rows first,
+    ``RowsConflict`` is raised and the caller rolls back and takes the per-message path.
+    """
+    for item in messages:
+        _inbound_validate(kind=item.kind, external_id=item.external_id)
+    now = timezone.now()
+    wanted = {m.external_id for m in messages} | {
+        m.parent_external_id for m in messages if m.parent_external_id
+    }
+    known = dict(
+        Message.objects.filter(brand_account=brand_account, external_id__in=wanted).values_list(
+            "external_id", "pk"
         )
     )
+    # One new message per external id: the first delivery of it in the batch.
+    new: dict[str, InboundMessage] = {}
+    for item in messages:
+        if item.external_id not in known:
+            new.setdefault(item.external_id, item)
+    conversations = {
+        c.thread_key: c
+        for c in Conversation.objects.select_for_update(of=("self",))
+        .select_related("workspace", "team", "contact")
+        .prefetch_related("labels")
+        .filter(
+            workspace_id=brand_account.workspace_id,
+            brand_account=brand_account,
+            thread_key__in={item.thread_key for item in new.values()},
+        )
+        .order_by("pk")
+    }
+    created: dict[str, Conversation] = {}
+    for item in new.values():
+        if item.thread_key not in conversations:
+            conversation = _conversation_new(
+                brand_account=brand_account,
+                thread_key=item.thread_key,
+                contact=item.contact,
+                kind=item.kind,
+                subject=item.subject,
+                team=None,
+                at=item.received_at.astimezone(UTC),
+            )
+            conversation._prefetched_objects_cache = {"labels": Label.objects.none()}
+            conversations[item.thread_key] = created[item.thread_key] = conversation
+    rows = {
+        external_id: _inbound_message_new(
+            conversation=conversations[item.thread_key],
+            brand_account=brand_account,
+            external_id=external_id,
+            text=item.text,
+            attachments=item.attachments,
+            at=item.received_at.astimezone(UTC),
+            now=now,
+            parent_id=None,
+            author_name=item.author_name,
+            platform_metadata=dict(item.platform_metadata),
+        )
+        for external_id, item in new.items()
+    }
+    adopted = _orphans_adopt([m for m in rows.values() if m.conversation.thread_key not in created])
+    records: list[list[tuple[str, dict]]] = []
+    applied: set[str] = set()
+    started: set[str] = set()
+    for item in messages:
+        message = rows.get(item.external_id)
+        if message is None or item.external_id in applied:
+            records.append([])
+            continue
+        applied.add(item.external_id)
+        parent = item.parent_external_id
+        # A parent later in the same batch is threaded too: its row exists by commit.
+        message.parent_id = known.get(parent) or (rows[parent].pk if parent in rows else None)
+        if parent and message.parent_id is None:
+            message.platform_metadata[ORPHAN_KEY] = parent
+        conversation = conversations[item.thread_key]
+        first = item.thread_key in created and item.thread_key not in started
+        started.add(item.thread_key)
+        _inbound_apply(conversation, message, conversation_created=first, now=now)
+        conversation_auto_assign(conversation=conversation)
+        records.append(
+            _inbound_records(
+                conversation,
+                message,
+                conversation_created=first,
+                adopted=adopted.get(message.pk, []),
+            )
+        )
+    # Keys in a stable order, so that two batches inserting the same keys queue on the
+    # unique index in the same order instead of deadlocking.
+    rows_insert_new([created[key] for key in sorted(created)])
+    rows_insert_new([rows[key] for key in sorted(rows)])
+    rows_update([c for key, c in conversations.items() if key not in created], INBOUND_COLUMNS)
+    return records
 
 
 def _message_updated(message: Message) -> None:

@@ -9,25 +9,32 @@ overtaking its message) raises ``TargetNotYetKnown`` so that processing retries 
 import dataclasses
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 
-from contacts.services.identities import identity_resolve
-from conversations.models import Conversation, Message
+from contacts.services.identities import (
+    IdentitySeen,
+    identities_resolve_batch,
+    identity_resolve,
+)
+from conversations.models import KINDS, Conversation, Message
 from conversations.services.echoes import ConversationNotYetKnown, message_ingest_native_echo
 from conversations.services.messages import (
+    InboundMessage,
     message_delete,
     message_edit,
     message_ingest_inbound,
     message_platform_metadata_update,
     message_restore,
     message_status_set,
+    messages_ingest_inbound_batch,
     reaction_add,
     reaction_remove,
 )
+from crm.services.events import events_record
 
 from ..adapters import NormalizedEvent
 from ..adapters.base import Direction, EventType
@@ -69,6 +76,31 @@ def _message(account: BrandAccount, external_id: str | None) -> Message:
     return message
 
 
+def _author(event: NormalizedEvent) -> IdentitySeen:
+    # Threads without an author id (an email thread, an api thread) are the customer's.
+    return IdentitySeen(
+        external_id=event.author_external_id or event.thread_key,
+        handle=event.author_handle or "",
+        display_name=event.author_display_name or "",
+        avatar_url=event.author_avatar_url or "",
+    )
+
+
+def _inbound_message_fields(event: NormalizedEvent) -> dict[str, Any]:
+    return {
+        "thread_key": event.thread_key,
+        "external_id": event.external_message_id or event.idempotency_key,
+        "text": event.text or "",
+        "attachments": [attachment_data(a) for a in event.attachments],
+        "received_at": event.platform_created_at,
+        "kind": event.conversation_kind,
+        "parent_external_id": event.parent_external_id,
+        "author_name": event.author_display_name or event.author_handle or "",
+        "subject": event.subject or "",
+        "platform_metadata": dict(event.platform_metadata or {}),
+    }
+
+
 def _inbound_message(account: BrandAccount, event: NormalizedEvent) -> None:
     if (
         event.external_message_id
@@ -80,28 +112,18 @@ def _inbound_message(account: BrandAccount, event: NormalizedEvent) -> None:
         # seen again by a platform that cannot tell it apart (forums and blogs show every
         # post alike). Its author must not become a contact.
         return
+    author = _author(event)
     identity = identity_resolve(
         workspace=account.workspace,
         platform=account.platform,
-        external_id=event.author_external_id or event.thread_key,
+        external_id=author.external_id,
         brand_account=account,
-        handle=event.author_handle or "",
-        display_name=event.author_display_name or "",
-        avatar_url=event.author_avatar_url or "",
+        handle=author.handle,
+        display_name=author.display_name,
+        avatar_url=author.avatar_url,
     )
     message_ingest_inbound(
-        brand_account=account,
-        thread_key=event.thread_key,
-        contact=identity.contact,
-        external_id=event.external_message_id or event.idempotency_key,
-        text=event.text or "",
-        attachments=[attachment_data(a) for a in event.attachments],
-        received_at=event.platform_created_at,
-        kind=event.conversation_kind,
-        parent_external_id=event.parent_external_id,
-        author_name=event.author_display_name or event.author_handle or "",
-        subject=event.subject or "",
-        platform_metadata=dict(event.platform_metadata or {}),
+        brand_account=account, contact=identity.contact, **_inbound_message_fields(event)
     )
 
 
@@ -291,3 +313,133 @@ def normalized_events_ingest(
         except TargetNotYetKnown as exc:
             waiting.append(exc)
     return waiting
+
+
+# Events that store nothing (typing, comment moderation flags): any path may skip them.
+_STORED_TYPES = frozenset(
+    {
+        EventType.MESSAGE_CREATED,
+        EventType.MESSAGE_EDITED,
+        EventType.MESSAGE_DELETED,
+        EventType.MESSAGE_RESTORED,
+        EventType.REACTION_ADDED,
+        EventType.REACTION_REMOVED,
+        *STATUS_OF_EVENT,
+    }
+)
+
+
+def batchable(event: NormalizedEvent) -> bool:
+    """Whether ``normalized_events_ingest_batch`` may apply ``event``.
+
+    New customer messages (the bulk of any traffic) and events that store nothing; edits,
+    deletions, reactions, receipts and echoes take the per-event path.
+    """
+    if event.event_type == EventType.MESSAGE_CREATED:
+        return (
+            event.direction != Direction.OUTBOUND
+            and event.conversation_kind in KINDS
+            and bool(event.external_message_id or event.idempotency_key)
+            and bool(event.author_external_id or event.thread_key)
+        )
+    return event.event_type not in _STORED_TYPES
+
+
+def _deferred_deliveries(
+    inbound: Sequence[tuple[int, NormalizedEvent]],
+    seen: Sequence[IdentitySeen],
+    identities: Sequence[Any],
+) -> set[int]:
+    """The deliveries to leave to the per-event path, applied after the others.
+
+    Those of an author ``identities_resolve_batch`` could not resolve, and, so that the
+    per-event path meets its thread as if it came in order, every delivery sharing a
+    thread, an author or a parent with one of them.
+    """
+    slow = {
+        index for (index, _), identity in zip(inbound, identities, strict=True) if identity is None
+    }
+    while True:
+        touched = [
+            (event, person)
+            for (index, event), person in zip(inbound, seen, strict=True)
+            if index in slow
+        ]
+        threads = {event.thread_key for event, _ in touched}
+        authors = {person.external_id for _, person in touched}
+        ids = {event.external_message_id for event, _ in touched} - {None}
+        more = {
+            index
+            for (index, event), person in zip(inbound, seen, strict=True)
+            if event.thread_key in threads
+            or person.external_id in authors
+            or event.parent_external_id in ids
+        }
+        if more <= slow:
+            return slow
+        slow |= more
+
+
+def normalized_events_ingest_batch(
+    *, account: BrandAccount, deliveries: Sequence[Sequence[NormalizedEvent]]
+) -> set[int]:
+    """Apply many deliveries' ``batchable`` events set-based, in one ``events_record``.
+
+    The same contacts, conversations, messages and events as ``normalized_events_ingest``
+    over each delivery in turn, in a fixed number of statements (PostgreSQL only). Returns
+    the indexes of the deliveries it left for the per-event path (their authors need
+    ``identity_resolve``'s per-event rules); nothing of those was applied. Raises
+    ``RowsConflict`` when a concurrent writer made one of the new rows first: the caller
+    rolls its savepoint back and applies the deliveries one by one.
+    """
+    created = [
+        (index, event)
+        for index, events in enumerate(deliveries)
+        for event in events
+        if event.event_type == EventType.MESSAGE_CREATED
+    ]
+    # As ``_inbound_message``: a message stored already (or earlier in the batch) is
+    # skipped before its author is looked at, so a brand's own post seen again never
+    # makes the brand a contact.
+    stored = set(
+        Message.objects.filter(
+            brand_account=account,
+            external_id__in={e.external_message_id for _, e in created if e.external_message_id},
+        ).values_list("external_id", flat=True)
+    )
+    inbound = []
+    for index, event in created:
+        if event.external_message_id:
+            if event.external_message_id in stored:
+                continue
+            stored.add(event.external_message_id)
+        inbound.append((index, event))
+    seen = [_author(event) for _, event in inbound]
+    identities, contact_records = identities_resolve_batch(
+        workspace=account.workspace, platform=account.platform, brand_account=account, seen=seen
+    )
+    deferred = _deferred_deliveries(inbound, seen, identities)
+    kept = [
+        (event, identity)
+        for (index, event), identity in zip(inbound, identities, strict=True)
+        if index not in deferred
+    ]
+    per_message = messages_ingest_inbound_batch(
+        brand_account=account,
+        messages=[
+            InboundMessage(contact=identity.contact, **_inbound_message_fields(event))
+            for event, identity in kept
+        ],
+    )
+    # Each new person's contact.created comes just before the first events about them,
+    # as the per-event path records it.
+    created = {data["id"]: (kind, data) for kind, data in contact_records}
+    records = []
+    for (_, identity), message_records in zip(kept, per_message, strict=True):
+        first = created.pop(str(identity.contact_id), None)
+        if first is not None:
+            records.append(first)
+        records.extend(message_records)
+    records.extend(created.values())
+    events_record(workspace=account.workspace, items=records)
+    return deferred

@@ -1,9 +1,12 @@
 """Processing of stored inbound events: parse with the adapter, ingest, in batches.
 
 Workers claim pending rows with ``FOR UPDATE SKIP LOCKED`` so any number of them share
-the queue without taking the same row; each event is ingested in its own savepoint so one
-bad event never undoes the others of its batch. Ingest is idempotent (unique keys per
-platform), so an event processed twice, after a worker died before commit, changes
+the queue without taking the same row. On PostgreSQL a batch's new customer messages are
+ingested set-based, a fixed number of statements per brand account and batch, in one
+savepoint; everything else (edits, reactions, receipts, echoes, and every event of a
+set-based attempt that failed) is ingested event by event, each in its own savepoint, so
+one bad event never undoes the others of its batch. Ingest is idempotent (unique keys
+per platform), so an event processed twice, after a worker died before commit, changes
 nothing the second time.
 """
 
@@ -12,15 +15,22 @@ import random
 import time
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from crm.bulk import RowsConflict
 from crm.services.events import event_record
 
-from ..adapters import PayloadError, get_adapter
+from ..adapters import NormalizedEvent, PayloadError, get_adapter
 from ..models import InboundEvent
-from .ingest import TargetNotYetKnown, normalized_events_ingest, storable
+from .ingest import (
+    TargetNotYetKnown,
+    batchable,
+    normalized_events_ingest,
+    normalized_events_ingest_batch,
+    storable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,15 +68,24 @@ def _failure_record(event: InboundEvent, error: str) -> None:
     )
 
 
-def _process_one(event: InboundEvent) -> None:
+def _parse(event: InboundEvent) -> list[NormalizedEvent]:
     account = event.brand_account
-    adapter = get_adapter(account.platform)
+    return get_adapter(account.platform).parse(
+        bytes(event.body), event.headers, account_external_id=account.external_id
+    )
+
+
+def _succeeded(event: InboundEvent) -> None:
+    event.status = "processed"
+    event.processed_at = timezone.now()
+    event.error = ""
+    event.next_attempt_at = None
+
+
+def _process_one(event: InboundEvent) -> None:
     try:
         with transaction.atomic():
-            normalized = adapter.parse(
-                bytes(event.body), event.headers, account_external_id=account.external_id
-            )
-            waiting = normalized_events_ingest(account=account, events=normalized)
+            waiting = normalized_events_ingest(account=event.brand_account, events=_parse(event))
         if waiting:
             raise waiting[0]
     except PayloadError as exc:
@@ -94,10 +113,71 @@ def _process_one(event: InboundEvent) -> None:
             event.error = _error_text(f"{type(exc).__name__}: {exc}")
             event.next_attempt_at = timezone.now() + _retry_delay(event.attempts)
     else:
-        event.status = "processed"
-        event.processed_at = timezone.now()
-        event.error = ""
-        event.next_attempt_at = None
+        _succeeded(event)
+
+
+def _process_events(events: list[InboundEvent]) -> None:
+    """Ingest a claimed batch in order: runs of new customer messages set-based.
+
+    Events are applied in the order they were received: each run of consecutive events
+    that ``batchable`` accepts is ingested set-based, every other event (an edit, a
+    receipt, an unreadable body) by ``_process_one`` at its place, so that an edit or a
+    deletion meets the same messages as if every event were ingested alone.
+    """
+    if connection.vendor != "postgresql":
+        # SQLite (development) takes the per-event path throughout.
+        for event in events:
+            _process_one(event)
+        return
+    run: list[tuple[InboundEvent, list[NormalizedEvent]]] = []
+    for event in events:
+        try:
+            normalized = _parse(event)
+        except Exception:
+            normalized = None  # the per-event path records why
+        if normalized is not None and all(batchable(item) for item in normalized):
+            run.append((event, normalized))
+            continue
+        _process_run(run)
+        run = []
+        _process_one(event)
+    _process_run(run)
+
+
+def _process_run(run: list[tuple[InboundEvent, list[NormalizedEvent]]]) -> None:
+    """Ingest parsed, batchable events set-based, one savepoint per brand account.
+
+    If anything in a savepoint fails (a concurrent writer won a unique key, a bad value),
+    it rolls back and its events go the per-event way, which isolates the one at fault
+    and retries it with backoff; so do the events whose authors need the per-event rules.
+    """
+    groups: dict = {}
+    for event, normalized in run:
+        groups.setdefault(event.brand_account_id, []).append((event, normalized))
+    left = set()
+    for group in groups.values():
+        try:
+            with transaction.atomic():
+                deferred = normalized_events_ingest_batch(
+                    account=group[0][0].brand_account,
+                    deliveries=[normalized for _, normalized in group],
+                )
+        except RowsConflict as exc:
+            logger.info("another writer came first (%s): ingesting one by one", exc)
+            left.update(event.pk for event, _ in group)
+            continue
+        except Exception:
+            logger.exception("set-based ingest of %s events failed: one by one", len(group))
+            left.update(event.pk for event, _ in group)
+            continue
+        for index, (event, _) in enumerate(group):
+            if index in deferred:
+                left.add(event.pk)
+            else:
+                _succeeded(event)
+    for event, _ in run:
+        if event.pk in left:
+            _process_one(event)
 
 
 def inbound_events_process_batch(*, limit: int = BATCH_SIZE) -> int:
@@ -106,13 +186,12 @@ def inbound_events_process_batch(*, limit: int = BATCH_SIZE) -> int:
     with transaction.atomic():
         events = list(
             InboundEvent.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("brand_account", "workspace")
+            .select_related("brand_account__workspace", "workspace")
             .filter(status="pending")
             .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
             .order_by("received_at", "id")[:limit]
         )
-        for event in events:
-            _process_one(event)
+        _process_events(events)
         InboundEvent.objects.bulk_update(
             events,
             ["status", "attempts", "error", "next_attempt_at", "processed_at"],

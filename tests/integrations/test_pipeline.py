@@ -168,14 +168,14 @@ def test_a_receipt_before_its_message_waits_instead_of_failing(emu, connect):
 
 def test_a_worker_dying_mid_batch_loses_and_doubles_nothing(emu, connect, monkeypatch):
     account, url = connect("facebook")
-    original = processing._process_one
+    original = processing._parse
     calls = {"n": 0}
 
     def dies_on_the_third(event):
         calls["n"] += 1
         if calls["n"] == 3:
             raise SystemExit("worker killed")
-        original(event)
+        return original(event)
 
     # Store three distinct messages without processing them.
     monkeypatch.setattr(processing, "inbound_events_drain", lambda **kwargs: 0)
@@ -186,14 +186,14 @@ def test_a_worker_dying_mid_batch_loses_and_doubles_nothing(emu, connect, monkey
     monkeypatch.undo()
     assert InboundEvent.objects.filter(status="pending").count() == 3
 
-    monkeypatch.setattr(processing, "_process_one", dies_on_the_third)
+    monkeypatch.setattr(processing, "_parse", dies_on_the_third)
     with pytest.raises(SystemExit):
         processing.inbound_events_process_batch()
     # The batch's transaction rolled back: nothing half-written, everything still pending.
     assert Message.objects.count() == 0
     assert InboundEvent.objects.filter(status="pending").count() == 3
 
-    monkeypatch.setattr(processing, "_process_one", original)
+    monkeypatch.setattr(processing, "_parse", original)
     processing.inbound_events_drain(budget_seconds=10)
     processing.inbound_events_drain(budget_seconds=10)
 

@@ -1,0 +1,300 @@
+"""Set-based ingest of a batch of inbound events (PostgreSQL's path).
+
+What a batch stores and records must be what ingesting its events one by one stores and
+records; it must cost a fixed number of statements whatever its size; a bad event must
+fail alone; two workers draining the same threads at once must not double anything.
+"""
+
+import hashlib
+import re
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from contacts.models import Contact, Identity
+from conversations.models import Conversation, Message
+from conversations.services.messages import message_ingest_inbound
+from crm.models import Event
+from integrations.emulator.scenarios import feed_comment, messenger_message, page_envelope
+from integrations.emulator.signing import meta_body
+from integrations.models import BrandAccount, InboundEvent
+from integrations.services import processing
+
+pytestmark = pytest.mark.postgres
+
+PAGE = "104000000000001"
+BASE_MS = 1_764_000_000_000
+
+
+@pytest.fixture
+def account(ws):
+    return BrandAccount.objects.create(
+        workspace=ws.workspace,
+        platform="facebook",
+        name="Brand page",
+        external_id=PAGE,
+        credentials={},
+    )
+
+
+def _dm(psid: str, mid: str, n: int, text: str = "Bonjour", reply_to: str | None = None):
+    return page_envelope(
+        PAGE,
+        messaging=[
+            messenger_message(
+                PAGE, psid, mid, text, timestamp_ms=BASE_MS + n * 1000, reply_to=reply_to
+            )
+        ],
+        time_ms=BASE_MS + n * 1000,
+    )
+
+
+def _comment(comment_id: str, n: int, author: tuple[str, str], parent: str | None = None):
+    change = feed_comment(
+        f"{PAGE}_post1",
+        comment_id,
+        message=f"comment {n}",
+        parent_id=parent,
+        author=author,
+        created_time=BASE_MS // 1000 + n,
+    )
+    return page_envelope(PAGE, changes=[change], time_ms=BASE_MS + n * 1000)
+
+
+def _store(account, payloads) -> list[InboundEvent]:
+    """Pending events as the webhook stores them, received in ``payloads`` order."""
+    start = timezone.now()
+    events = []
+    for n, payload in enumerate(payloads):
+        body = meta_body(payload)
+        events.append(
+            InboundEvent.objects.create(
+                workspace=account.workspace,
+                brand_account=account,
+                platform="facebook",
+                body=body,
+                body_sha256=hashlib.sha256(body).hexdigest(),
+                received_at=start + timedelta(microseconds=n),
+            )
+        )
+    return events
+
+
+def _traffic():
+    """New people and threads, known ones (resolved, snoozed), a redelivery, threads."""
+    return [
+        _dm("psid-known-resolved", "m_1", 1, "back again"),
+        _dm("psid-new-a", "m_2", 2, "first"),
+        _dm("psid-new-a", "m_3", 3, "second", reply_to="m_2"),
+        _dm("psid-known-snoozed", "m_4", 4, "wake up"),
+        _dm("psid-new-b", "m_5", 5, "hello"),
+        _dm("psid-new-a", "m_2", 6, "first (redelivered with another timestamp)"),
+        _comment("c_1", 7, ("7300000000000001", "Jane Roe")),
+        _comment("c_2", 8, ("7300000000000002", "Ann Lee"), parent="c_1"),
+        _dm("psid-new-b", "m_6", 9, "", reply_to="m_404"),
+        {"object": "page", "entry": [{"id": PAGE, "time": BASE_MS, "messaging": [{}]}]},
+    ]
+
+
+def _known_threads(account):
+    """Two conversations of earlier traffic: one resolved, one snoozed."""
+    for psid, status in (("psid-known-resolved", "resolved"), ("psid-known-snoozed", "snoozed")):
+        contact = Contact.objects.create(workspace=account.workspace, name=psid)
+        Identity.objects.create(
+            workspace=account.workspace,
+            contact=contact,
+            platform="facebook",
+            brand_account=account,
+            scope_key=str(account.pk),
+            external_id=psid,
+        )
+        result = message_ingest_inbound(
+            brand_account=account,
+            thread_key=f"{PAGE}:{psid}",
+            contact=contact,
+            external_id=f"old-{psid}",
+            text="earlier",
+            received_at=datetime.fromtimestamp(BASE_MS / 1000, tz=UTC) - timedelta(days=3),
+        )
+        Conversation.objects.filter(pk=result.conversation.pk).update(
+            status=status,
+            resolved_at=timezone.now() if status == "resolved" else None,
+            snoozed_until=timezone.now() + timedelta(days=1) if status == "snoozed" else None,
+        )
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# Clock readings of the processing run itself, not of the traffic.
+_NOW_FIELDS = {"created_at", "updated_at", "expires_at"}
+
+
+def _recorded(after_seq: int) -> list:
+    """The events recorded after ``after_seq``: ids numbered by first appearance."""
+    names: dict[str, str] = {}
+
+    def plain(value, key=""):
+        if isinstance(value, dict):
+            return {k: plain(v, k) for k, v in value.items() if k not in _NOW_FIELDS}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        if isinstance(value, str) and _UUID.fullmatch(value):
+            return names.setdefault(value, f"id{len(names)}")
+        return value
+
+    return [
+        (event.type, plain(event.data))
+        for event in Event.objects.filter(seq__gt=after_seq).order_by("seq")
+    ]
+
+
+def _outcome(account, process) -> tuple[list, list]:
+    _known_threads(account)
+    after = Event.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    events = _store(account, _traffic())
+    process(events)
+    statuses = list(
+        InboundEvent.objects.filter(pk__in=[e.pk for e in events])
+        .order_by("received_at")
+        .values_list("status", "attempts")
+    )
+    return _recorded(after), statuses
+
+
+def _wipe(account):
+    Event.objects.filter(workspace=account.workspace).delete()
+    InboundEvent.objects.all().delete()
+    Message.objects.all().delete()
+    Conversation.objects.all().delete()
+    Identity.objects.all().delete()
+    Contact.objects.all().delete()
+
+
+def _one_by_one(events):
+    for event in (
+        InboundEvent.objects.select_related("brand_account__workspace")
+        .filter(pk__in=[e.pk for e in events])
+        .order_by("received_at")
+    ):
+        processing._process_one(event)
+        event.save()
+
+
+@pytest.mark.django_db
+def test_a_batch_stores_and_records_what_event_by_event_ingest_does(account, caplog):
+    expected, expected_statuses = _outcome(account, _one_by_one)
+    _wipe(account)
+
+    with caplog.at_level("INFO", logger=processing.__name__):
+        recorded, statuses = _outcome(account, lambda _: processing.inbound_events_process_batch())
+
+    # The set-based path did the work: it never fell back to event-by-event ingest.
+    assert not [r for r in caplog.records if r.name == processing.__name__]
+
+    assert recorded == expected
+    assert statuses == expected_statuses
+    types = [kind for kind, _ in recorded]
+    assert types.count("contact.created") == 4  # two PSIDs, two commenters
+    assert types.count("conversation.created") == 3
+    assert types.count("message.created") == 8  # the redelivered m_2 is stored once
+    reopened = Conversation.objects.get(thread_key=f"{PAGE}:psid-known-resolved")
+    assert (reopened.status, reopened.reopened_count, reopened.unread_count) == ("open", 1, 2)
+    woken = Conversation.objects.get(thread_key=f"{PAGE}:psid-known-snoozed")
+    assert (woken.status, woken.snoozed_until) == ("open", None)
+    reply = Message.objects.get(external_id="m_3")
+    assert reply.parent.external_id == "m_2"
+    assert Message.objects.get(external_id="c_2").parent.external_id == "c_1"
+
+
+@pytest.mark.django_db
+def test_a_parent_later_in_the_same_batch_threads_its_reply(account):
+    _store(account, [_dm("psid-1", "m_child", 1, "re", reply_to="m_parent")])
+    _store(account, [_dm("psid-1", "m_parent", 0, "question")])
+
+    processing.inbound_events_process_batch()
+
+    child = Message.objects.get(external_id="m_child")
+    assert child.parent == Message.objects.get(external_id="m_parent")
+
+
+@pytest.mark.django_db
+def test_a_batch_costs_the_same_statements_whatever_its_size(account):
+    def statements(count: int, tag: str) -> int:
+        _store(account, [_dm(f"psid-{tag}-{n % 7}", f"m_{tag}_{n}", n) for n in range(count)])
+        with CaptureQueriesContext(connection) as captured:
+            assert processing.inbound_events_process_batch() == count
+        return len(captured.captured_queries)
+
+    # The first run makes the seven people and threads, the second finds them.
+    small, large = statements(14, "a"), statements(70, "b")
+
+    assert large == small
+    assert Message.objects.count() == 84
+    assert Conversation.objects.count() == 14
+
+
+@pytest.mark.django_db
+def test_a_bad_event_fails_alone_and_the_rest_of_its_batch_is_ingested(account):
+    good = _store(account, [_dm("psid-1", "m_1", 1), _dm("psid-2", "m_2", 2)])
+    # PostgreSQL refuses NUL characters in text: the whole set-based insert fails.
+    (bad,) = _store(account, [_dm("psid-3", "m_3", 3, "nul \u0000 byte")])
+    more = _store(account, [_dm("psid-1", "m_4", 4)])
+
+    assert processing.inbound_events_process_batch() == 4
+
+    assert sorted(Message.objects.values_list("external_id", flat=True)) == ["m_1", "m_2", "m_4"]
+    for event in [*good, *more]:
+        event.refresh_from_db()
+        assert event.status == "processed"
+    bad.refresh_from_db()
+    assert (bad.status, bad.attempts) == ("pending", 1)
+    assert bad.next_attempt_at is not None
+    assert "NUL" in bad.error
+    seqs = list(Event.objects.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_draining_the_same_threads_at_once_double_nothing(make_workspace):
+    ws = make_workspace("parallel")
+    account = BrandAccount.objects.create(
+        workspace=ws.workspace, platform="facebook", name="Page", external_id=PAGE, credentials={}
+    )
+    _store(account, [_dm(f"psid-{n % 5}", f"m_{n}", n) for n in range(80)])
+    barrier = threading.Barrier(2)
+    errors: list[str] = []
+
+    def worker():
+        try:
+            barrier.wait()
+            while processing.inbound_events_process_batch(limit=20):
+                pass
+        except Exception as exc:
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # A worker that lost a race left its events for a retry: finish them.
+    InboundEvent.objects.update(next_attempt_at=None)
+    processing.inbound_events_drain(budget_seconds=30)
+
+    assert errors == []
+    assert InboundEvent.objects.filter(status="processed").count() == 80
+    assert Message.objects.count() == 80
+    assert Conversation.objects.count() == 5
+    assert Identity.objects.count() == Contact.objects.count() == 5
+    assert {c.unread_count for c in Conversation.objects.all()} == {16}
+    events = Event.objects.filter(workspace=ws.workspace)
+    assert events.filter(type="contact.created").count() == 5
+    assert events.filter(type="conversation.created").count() == 5
+    assert events.filter(type="message.created").count() == 80
+    seqs = list(events.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))
