@@ -329,8 +329,13 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
     # --- from the channel layer (never wait here) -----------------------------------------------
 
     async def event_committed(self, message: dict) -> None:
-        """A committed event of the workspace (``crm.realtime``)."""
+        """A committed event of the workspace."""
         self._enqueue(("event", message["event"]))
+
+    async def events_committed(self, message: dict) -> None:
+        """The events of one commit of the workspace, in seq order (``crm.realtime``)."""
+        for envelope in message["events"]:
+            self._enqueue(("event", envelope))
 
     async def presence_changed(self, message: dict) -> None:
         """Someone's presence in a conversation changed (possibly this connection's)."""

@@ -23,15 +23,17 @@ def workspace_group(workspace_id) -> str:
 
 @receiver(events_committed, sender=Event, dispatch_uid="crm.realtime.publish")
 def publish_committed_events(*, workspace, events, **kwargs) -> None:
-    """Send each committed event, in seq order, to the workspace's group."""
+    """Send the events of one commit, in seq order, to the workspace's group at once.
+
+    One ``group_send`` per commit, however many events it recorded (a batch of ingested
+    messages records hundreds): each is a round trip to Redis per subscriber channel.
+    """
     layer = get_channel_layer()
     if layer is None:
         return
-    group = workspace_group(workspace.pk)
     envelopes = [event_envelope(event, workspace_slug=workspace.slug) for event in events]
-
-    async def send_all() -> None:
-        for envelope in envelopes:
-            await layer.group_send(group, {"type": "event.committed", "event": envelope})
-
-    async_to_sync(send_all)()
+    if not envelopes:
+        return
+    async_to_sync(layer.group_send)(
+        workspace_group(workspace.pk), {"type": "events.committed", "events": envelopes}
+    )
