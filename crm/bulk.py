@@ -1,4 +1,4 @@
-"""Set-based writes for batch paths: one statement for many rows (PostgreSQL only).
+"""Set-based writes for batch paths: one statement for many rows.
 
 Django's ``bulk_create(ignore_conflicts=True)`` cannot say which rows were inserted and
 ``bulk_update`` compiles a ``CASE`` per column and row; batch ingest needs both for
@@ -30,6 +30,8 @@ def _values(objs: Sequence[Model], fields: Sequence, read: Callable) -> list:
 def rows_insert_new(objs: Sequence[Model]) -> None:
     """Insert ``objs`` (of one model) in one statement; raise ``RowsConflict`` if any existed.
 
+    PostgreSQL only (``ON CONFLICT`` and ``RETURNING`` on a multi-row insert).
+
     ``ON CONFLICT DO NOTHING RETURNING`` tells the rows a concurrent writer (or an earlier
     delivery) already made apart from ours, without aborting the transaction; the caller
     then rolls its savepoint back and takes the per-row path, which knows how to join the
@@ -54,8 +56,14 @@ def rows_insert_new(objs: Sequence[Model]) -> None:
 
 
 def rows_update(objs: Sequence[Model], field_names: Sequence[str]) -> None:
-    """Write ``field_names`` of every obj (of one model) in one ``UPDATE ... FROM (VALUES)``."""
+    """Write ``field_names`` of every obj (of one model) in one ``UPDATE ... FROM (VALUES)``.
+
+    Other databases get Django's ``bulk_update``, which writes the same.
+    """
     if not objs:
+        return
+    if connection.vendor != "postgresql":
+        type(objs[0]).objects.bulk_update(objs, field_names)
         return
     meta = type(objs[0])._meta
     fields = [meta.pk, *(meta.get_field(name) for name in field_names)]

@@ -344,7 +344,8 @@ def identities_resolve_batch(
         else:
             resolved.append(identity)
     Contact.objects.bulk_create([identity.contact for identity in created])
-    rows_insert_new(created)
+    # In key order, so that two workers creating the same people wait, not deadlock.
+    rows_insert_new(sorted(created, key=lambda identity: identity.external_id))
     records = []
     for identity in created:
         contact = identity.contact

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.bulk import RowsConflict
+from crm.bulk import RowsConflict, rows_update
 from crm.services.events import event_record
 
 from ..adapters import NormalizedEvent, PayloadError, get_adapter
@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
 MAX_ATTEMPTS = 5
+# Set-based attempts of a batch racing another worker before it goes event by event.
+SET_BASED_ATTEMPTS = 3
 # A batch task drains for at most this long, then lets the next task continue, so that
 # a flood never pins one worker past the Celery time limits.
 DRAIN_SECONDS = 20.0
@@ -156,28 +158,39 @@ def _process_run(run: list[tuple[InboundEvent, list[NormalizedEvent]]]) -> None:
         groups.setdefault(event.brand_account_id, []).append((event, normalized))
     left = set()
     for group in groups.values():
-        try:
-            with transaction.atomic():
-                deferred = normalized_events_ingest_batch(
-                    account=group[0][0].brand_account,
-                    deliveries=[normalized for _, normalized in group],
-                )
-        except RowsConflict as exc:
-            logger.info("another writer came first (%s): ingesting one by one", exc)
-            left.update(event.pk for event, _ in group)
-            continue
-        except Exception:
-            logger.exception("set-based ingest of %s events failed: one by one", len(group))
-            left.update(event.pk for event, _ in group)
-            continue
+        deferred = _ingest_group(group)
         for index, (event, _) in enumerate(group):
-            if index in deferred:
+            if deferred is None or index in deferred:
                 left.add(event.pk)
             else:
                 _succeeded(event)
     for event, _ in run:
         if event.pk in left:
             _process_one(event)
+
+
+def _ingest_group(group: list[tuple[InboundEvent, list[NormalizedEvent]]]) -> set[int] | None:
+    """One brand account's events set-based; the indexes left over, or None if it failed.
+
+    A ``RowsConflict`` means another worker was creating some of the same people,
+    threads or messages: the conflicting insert waited for that worker's commit, so a
+    second attempt finds its rows and goes through. Keeping to the set-based path here
+    also keeps the lock order (rows first, the workspace's event sequence last) that
+    lets two workers never deadlock.
+    """
+    for attempt in range(1, SET_BASED_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                return normalized_events_ingest_batch(
+                    account=group[0][0].brand_account,
+                    deliveries=[normalized for _, normalized in group],
+                )
+        except RowsConflict as exc:
+            logger.info("another writer came first (%s), attempt %s", exc, attempt)
+        except Exception:
+            logger.exception("set-based ingest of %s events failed: one by one", len(group))
+            return None
+    return None
 
 
 def inbound_events_process_batch(*, limit: int = BATCH_SIZE) -> int:
@@ -192,10 +205,7 @@ def inbound_events_process_batch(*, limit: int = BATCH_SIZE) -> int:
             .order_by("received_at", "id")[:limit]
         )
         _process_events(events)
-        InboundEvent.objects.bulk_update(
-            events,
-            ["status", "attempts", "error", "next_attempt_at", "processed_at"],
-        )
+        rows_update(events, ["status", "attempts", "error", "next_attempt_at", "processed_at"])
     return len(events)
 
 
