@@ -631,6 +631,44 @@ def _sql_shape(sql: str) -> str:
     return head[:110]
 
 
+def _drain_worker(budget_seconds: float, started_at, results) -> None:
+    from django.db import connection
+
+    from integrations.services.processing import inbound_events_drain
+
+    connection.close()  # a connection of its own, never the parent's
+    started_at.wait()
+    began = time.perf_counter()
+    done = inbound_events_drain(budget_seconds=budget_seconds)
+    results.put((done, time.perf_counter() - began))
+    connection.close()
+
+
+def _drain_in_processes(count: int, budget_seconds: float) -> tuple[int, float]:
+    """Run ``inbound_events_drain`` (the Celery task's loop) in ``count`` processes at once.
+
+    Returns the events processed and the seconds until the last process finished.
+    """
+    import multiprocessing
+
+    from django.db import connection
+
+    connection.close()
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(count + 1), context.Queue()
+    workers = [
+        context.Process(target=_drain_worker, args=(budget_seconds, barrier, results))
+        for _ in range(count)
+    ]
+    for worker in workers:
+        worker.start()
+    barrier.wait()
+    outcomes = [results.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    return sum(done for done, _ in outcomes), max(seconds for _, seconds in outcomes)
+
+
 def bench_ingest(
     built, *, db_url: str, events: int, budget_seconds: float, profile_events: int, log=print
 ):
@@ -638,21 +676,13 @@ def bench_ingest(
     from django.test.utils import CaptureQueriesContext
 
     from integrations.models import InboundEvent
-    from integrations.services.processing import inbound_events_drain, inbound_events_process_batch
+    from integrations.services.processing import BATCH_SIZE, inbound_events_drain
 
     InboundEvent.objects.filter(workspace=built.workspace).delete()
     rows = _pending_rows(built, events, "ingest")
     _copy_pending(rows)
-    # The drain's own loop, with the time budget checked after every batch of 50 (the
-    # product's batches are 200) so that a slow run stays within the suite's time.
-    started = time.perf_counter()
-    processed = 0
-    while time.perf_counter() - started < budget_seconds:
-        done = inbound_events_process_batch(limit=50)
-        processed += done
-        if not done:
-            break
-    elapsed = time.perf_counter() - started
+    # As production runs it: the Celery task's drain (batches of BATCH_SIZE), one process.
+    processed, elapsed = _drain_in_processes(1, budget_seconds)
     failed = InboundEvent.objects.filter(status="failed").count()
     copy_seconds = _copy_bare(db_url, rows)
     rate, copy_rate = processed / elapsed, len(rows) / copy_seconds
@@ -662,8 +692,19 @@ def bench_ingest(
     )
     InboundEvent.objects.filter(workspace=built.workspace, status="pending").delete()
 
-    # Where the time goes: SQL per event, then a cProfile of another batch.
-    small = _pending_rows(built, min(50, profile_events), "queries")
+    # Two worker processes draining the same queue, one per core.
+    pair_rows = _pending_rows(built, events, "ingest-pair")
+    _copy_pending(pair_rows)
+    pair_processed, pair_elapsed = _drain_in_processes(2, budget_seconds)
+    pair_rate = pair_processed / pair_elapsed
+    log(
+        f"  ingest, 2 processes: {pair_processed} events in {pair_elapsed:.1f} s "
+        f"= {pair_rate:.0f} events/s"
+    )
+    InboundEvent.objects.filter(workspace=built.workspace, status="pending").delete()
+
+    # Where the time goes: SQL per event over one production batch, then a cProfile.
+    small = _pending_rows(built, BATCH_SIZE, "queries")
     _copy_pending(small)
     with CaptureQueriesContext(connection) as captured:
         inbound_events_drain(budget_seconds=3600)
@@ -678,7 +719,7 @@ def bench_ingest(
     return Result(
         key="ingest",
         what="ingest processing: pending Messenger InboundEvents → contacts, "
-        "conversations, messages (`inbound_events_drain`, 1 process)",
+        "conversations, messages (`inbound_events_drain`, batches of 200, 1 process)",
         unit="events/s",
         causerie=rate,
         baseline=copy_rate,
@@ -686,13 +727,14 @@ def bench_ingest(
         goal="≥ 5,000 events/s",
         goal_met=rate >= 5000,
         queries=per_event,
-        note=f"{processed} events in {elapsed:.0f} s, 70 % on existing threads; baseline: COPY "
-        "of the same rows into a bare table",
+        note=f"{processed} events in {elapsed:.0f} s, 70 % on existing threads; 2 processes: "
+        f"{pair_rate:.0f} events/s; baseline: COPY of the same rows into a bare table",
         extra={
             "sql_per_event": sql_top,
             "profile_cumulative": cumulative,
             "profile_tottime": tottime,
             "profile_events": profile_events,
+            "two_processes": pair_rate,
         },
     )
 
