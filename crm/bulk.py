@@ -53,6 +53,9 @@ def rows_insert_new(objs: Sequence[Model]) -> None:
         inserted = len(cursor.fetchall())
     if inserted != len(objs):
         raise RowsConflict(f"{len(objs) - inserted} {meta.label} rows already existed")
+    for obj in objs:  # saved now, as after save(): a later save() updates them
+        obj._state.adding = False
+        obj._state.db = connection.alias
 
 
 def rows_update(objs: Sequence[Model], field_names: Sequence[str]) -> None:

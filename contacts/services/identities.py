@@ -1,7 +1,6 @@
 """A contact's identities: added by hand, removed, or found-or-created by platform ingest."""
 
-import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -212,7 +211,18 @@ def identity_resolve(
     raise Conflict("The identity could not be resolved; retry.", code="identity_race")
 
 
-def _identity_refresh(*, workspace: Workspace, identity: Identity, **fields: Any) -> Identity:
+def _identity_refresh(
+    *,
+    workspace: Workspace,
+    identity: Identity,
+    record: Callable[[str, dict], Any] | None = None,
+    **fields: Any,
+) -> Identity:
+    """Apply a changed profile to the identity and its contact (``contact.updated``).
+
+    ``record`` receives the event instead of the log, for a batch that records its
+    events together.
+    """
     if not _profile_apply(identity, **fields):
         return identity
     with transaction.atomic():
@@ -226,7 +236,10 @@ def _identity_refresh(*, workspace: Workspace, identity: Identity, **fields: Any
         contact_denormalize(contact)
         contact.save()
         contact = contact_fresh(contact.pk)
-        event_record(workspace=workspace, type="contact.updated", data=contact_data(contact))
+        if record is None:
+            event_record(workspace=workspace, type="contact.updated", data=contact_data(contact))
+        else:
+            record("contact.updated", contact_data(contact))
     identity.contact = contact
     return identity
 
@@ -278,15 +291,16 @@ def identities_resolve_batch(
     platform: str,
     brand_account: BrandAccount | None,
     seen: Sequence[IdentitySeen],
-) -> tuple[list[Identity | None], list[tuple[str, dict]]]:
+) -> tuple[list[Identity | None], list[list[tuple[str, dict]]]]:
     """``identity_resolve`` for many events at once, set-based; PostgreSQL only.
 
-    Returns, aligned with ``seen``, each identity with its contact, and the
-    ``contact.created`` events of the people it created (for the caller to record). The
+    Returns, aligned with ``seen``: each identity with its contact, and the events to
+    record before that event's own (``contact.created`` where a person first appears,
+    ``contact.updated`` where their profile changed), for the caller to record. The
     identities already known are read in one query; the new ones (and their contacts) are
-    made in two inserts. ``None`` marks a user the per-event ``identity_resolve`` must
-    handle: a profile that changed (``contact.updated``), an imported placeholder to
-    adopt, a contact merged away.
+    made in two inserts; a changed profile is written by the per-event rule. ``None``
+    marks a user the per-event ``identity_resolve`` must handle: an imported placeholder
+    to adopt, a contact merged away.
 
     Must run inside a savepoint: when another writer created one of the identities
     first, ``RowsConflict`` is raised and the caller rolls back and takes the per-event path.
@@ -310,47 +324,51 @@ def identities_resolve_batch(
             external_id__in=[PLACEHOLDER_PREFIX + key for key in handle_keys if key],
         ).values_list("external_id", flat=True)
     )
-    resolved: list[Identity | None] = []
+    records: list[list[tuple[str, dict]]] = [[] for _ in seen]
     created: list[Identity] = []
-    for person in seen:
-        identity = known.get(person.external_id)
-        if identity is None:
-            if PLACEHOLDER_PREFIX + normalize.handle_key(person.handle) in adoptable:
-                resolved.append(None)
-                continue
-            contact = Contact(workspace=workspace, name=person.display_name or person.handle)
-            identity = Identity(
-                contact=contact,
-                brand_account=brand_account,
-                handle=person.handle,
-                handle_key=normalize.handle_key(person.handle),
-                display_name=person.display_name,
-                avatar_url=person.avatar_url,
-                profile={},
-                external_id=person.external_id,
-                **lookup,
-            )
-            contact_denormalize(contact, identities=[identity])
-            known[person.external_id] = identity
-            created.append(identity)
-        changes = copy.copy(identity)
-        if identity.contact.merged_into_id or _profile_apply(
-            changes,
+    # New people, as the first event showing them says.
+    for index, person in enumerate(seen):
+        if person.external_id in known or (
+            PLACEHOLDER_PREFIX + normalize.handle_key(person.handle) in adoptable
+        ):
+            continue
+        contact = Contact(workspace=workspace, name=person.display_name or person.handle)
+        identity = Identity(
+            contact=contact,
+            brand_account=brand_account,
             handle=person.handle,
+            handle_key=normalize.handle_key(person.handle),
             display_name=person.display_name,
             avatar_url=person.avatar_url,
-        ):
-            resolved.append(None)
-        else:
-            resolved.append(identity)
+            profile={},
+            external_id=person.external_id,
+            **lookup,
+        )
+        contact_denormalize(contact, identities=[identity])
+        contact._prefetched_objects_cache = {"identities": _result([identity])}
+        records[index].append(("contact.created", contact_data(contact)))
+        known[person.external_id] = identity
+        created.append(identity)
     Contact.objects.bulk_create([identity.contact for identity in created])
     # In key order, so that two workers creating the same people wait, not deadlock.
     rows_insert_new(sorted(created, key=lambda identity: identity.external_id))
-    records = []
-    for identity in created:
-        contact = identity.contact
-        contact._prefetched_objects_cache = {"identities": _result([identity])}
-        records.append(("contact.created", contact_data(contact)))
+    # Then every event's view of its author, in order: a changed profile updates it.
+    resolved: list[Identity | None] = []
+    for index, person in enumerate(seen):
+        identity = known.get(person.external_id)
+        if identity is None or identity.contact.merged_into_id:
+            resolved.append(None)
+            continue
+        identity = _identity_refresh(
+            workspace=workspace,
+            identity=identity,
+            record=lambda kind, data, index=index: records[index].append((kind, data)),
+            handle=person.handle,
+            display_name=person.display_name,
+            avatar_url=person.avatar_url,
+        )
+        known[person.external_id] = identity
+        resolved.append(identity)
     return resolved, records
 
 

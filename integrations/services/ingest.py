@@ -386,9 +386,11 @@ def normalized_events_ingest_batch(
     """Apply many deliveries' ``batchable`` events set-based, in one ``events_record``.
 
     The same contacts, conversations, messages and events as ``normalized_events_ingest``
-    over each delivery in turn, in a fixed number of statements (PostgreSQL only). Returns
-    the indexes of the deliveries it left for the per-event path (their authors need
-    ``identity_resolve``'s per-event rules); nothing of those was applied. Raises
+    over each delivery in turn, in a fixed number of statements (PostgreSQL only; a
+    changed profile costs a few more). Returns the indexes of the deliveries it left for
+    the per-event path (an author to adopt from an import placeholder or whose contact
+    was merged away, and what shares a thread with them); their messages were not
+    applied. Raises
     ``RowsConflict`` when a concurrent writer made one of the new rows first: the caller
     rolls its savepoint back and applies the deliveries one by one.
     """
@@ -415,7 +417,7 @@ def normalized_events_ingest_batch(
             stored.add(event.external_message_id)
         inbound.append((index, event))
     seen = [_author(event) for _, event in inbound]
-    identities, contact_records = identities_resolve_batch(
+    identities, people_records = identities_resolve_batch(
         workspace=account.workspace, platform=account.platform, brand_account=account, seen=seen
     )
     deferred = _deferred_deliveries(inbound, seen, identities)
@@ -424,22 +426,21 @@ def normalized_events_ingest_batch(
         for (index, event), identity in zip(inbound, identities, strict=True)
         if index not in deferred
     ]
-    per_message = messages_ingest_inbound_batch(
-        brand_account=account,
-        messages=[
-            InboundMessage(contact=identity.contact, **_inbound_message_fields(event))
-            for event, identity in kept
-        ],
+    per_message = iter(
+        messages_ingest_inbound_batch(
+            brand_account=account,
+            messages=[
+                InboundMessage(contact=identity.contact, **_inbound_message_fields(event))
+                for event, identity in kept
+            ],
+        )
     )
-    # Each new person's contact.created comes just before the first events about them,
-    # as the per-event path records it.
-    created = {data["id"]: (kind, data) for kind, data in contact_records}
+    # In event order, as the per-event path records them: what an event did to its
+    # author's contact, then to its conversation and message.
     records = []
-    for (_, identity), message_records in zip(kept, per_message, strict=True):
-        first = created.pop(str(identity.contact_id), None)
-        if first is not None:
-            records.append(first)
-        records.extend(message_records)
-    records.extend(created.values())
+    for (index, _), person_records in zip(inbound, people_records, strict=True):
+        records.extend(person_records)
+        if index not in deferred:
+            records.extend(next(per_message))
     events_record(workspace=account.workspace, items=records)
     return deferred

@@ -85,7 +85,8 @@ def _store(account, payloads) -> list[InboundEvent]:
 
 
 def _traffic():
-    """New people and threads, known ones (resolved, snoozed), a redelivery, threads."""
+    """New people and threads, known ones (resolved, snoozed), a redelivery, threads,
+    a changed profile, an unreadable body."""
     return [
         _dm("psid-known-resolved", "m_1", 1, "back again"),
         _dm("psid-new-a", "m_2", 2, "first"),
@@ -96,6 +97,7 @@ def _traffic():
         _comment("c_1", 7, ("7300000000000001", "Jane Roe")),
         _comment("c_2", 8, ("7300000000000002", "Ann Lee"), parent="c_1"),
         _dm("psid-new-b", "m_6", 9, "", reply_to="m_404"),
+        _comment("c_3", 10, ("7300000000000001", "Jane R.")),  # a new display name
         {"object": "page", "entry": [{"id": PAGE, "time": BASE_MS, "messaging": [{}]}]},
     ]
 
@@ -199,7 +201,8 @@ def test_a_batch_stores_and_records_what_event_by_event_ingest_does(account, cap
     types = [kind for kind, _ in recorded]
     assert types.count("contact.created") == 4  # two PSIDs, two commenters
     assert types.count("conversation.created") == 3
-    assert types.count("message.created") == 8  # the redelivered m_2 is stored once
+    assert types.count("contact.updated") == 1
+    assert types.count("message.created") == 9  # the redelivered m_2 is stored once
     reopened = Conversation.objects.get(thread_key=f"{PAGE}:psid-known-resolved")
     assert (reopened.status, reopened.reopened_count, reopened.unread_count) == ("open", 1, 2)
     woken = Conversation.objects.get(thread_key=f"{PAGE}:psid-known-snoozed")
