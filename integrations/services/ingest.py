@@ -395,7 +395,7 @@ def normalized_events_ingest_batch(
     rolls its savepoint back and applies the deliveries one by one.
     """
     created = [
-        (index, event)
+        (index, storable(event))
         for index, events in enumerate(deliveries)
         for event in events
         if event.event_type == EventType.MESSAGE_CREATED
