@@ -329,12 +329,7 @@ _STORED_TYPES = frozenset(
 )
 
 
-def batchable(event: NormalizedEvent) -> bool:
-    """Whether ``normalized_events_ingest_batch`` may apply ``event``.
-
-    New customer messages (the bulk of any traffic) and events that store nothing; edits,
-    deletions, reactions, receipts and echoes take the per-event path.
-    """
+def _batchable(event: NormalizedEvent) -> bool:
     if event.event_type == EventType.MESSAGE_CREATED:
         return (
             event.direction != Direction.OUTBOUND
@@ -345,18 +340,50 @@ def batchable(event: NormalizedEvent) -> bool:
     return event.event_type not in _STORED_TYPES
 
 
+def _restates(event: NormalizedEvent, created: NormalizedEvent) -> bool:
+    """Whether an edit says again what a message's creation just said (a polled item)."""
+    return (
+        event.event_type == EventType.MESSAGE_EDITED
+        and event.external_message_id == created.external_message_id
+        and event.text == created.text
+        and event.platform_metadata == created.platform_metadata
+    )
+
+
+def batchable(events: Sequence[NormalizedEvent]) -> bool:
+    """Whether ``normalized_events_ingest_batch`` may apply the events of one delivery.
+
+    New customer messages (the bulk of any traffic), events that store nothing, and an
+    edit restating a message created before it in the same delivery (a polled item reads
+    as both: nothing to change when the message is new). Other edits, deletions,
+    reactions, receipts and echoes take the per-event path.
+    """
+    created: dict[str | None, NormalizedEvent] = {}
+    for event in events:
+        if _batchable(event):
+            if event.event_type == EventType.MESSAGE_CREATED and event.external_message_id:
+                created.setdefault(event.external_message_id, event)
+        elif event.external_message_id not in created or not _restates(
+            event, created[event.external_message_id]
+        ):
+            return False
+    return True
+
+
 def _deferred_deliveries(
     inbound: Sequence[tuple[int, NormalizedEvent]],
     seen: Sequence[IdentitySeen],
     identities: Sequence[Any],
+    edited: set[int],
 ) -> set[int]:
     """The deliveries to leave to the per-event path, applied after the others.
 
-    Those of an author ``identities_resolve_batch`` could not resolve, and, so that the
+    Those of an author ``identities_resolve_batch`` could not resolve, those in
+    ``edited`` (their edit applies to a message stored before), and, so that the
     per-event path meets its thread as if it came in order, every delivery sharing a
     thread, an author or a parent with one of them.
     """
-    slow = {
+    slow = set(edited) | {
         index for (index, _), identity in zip(inbound, identities, strict=True) if identity is None
     }
     while True:
@@ -389,10 +416,10 @@ def normalized_events_ingest_batch(
     over each delivery in turn, in a fixed number of statements (PostgreSQL only; a
     changed profile costs a few more). Returns the indexes of the deliveries it left for
     the per-event path (an author to adopt from an import placeholder or whose contact
-    was merged away, and what shares a thread with them); their messages were not
-    applied. Raises
-    ``RowsConflict`` when a concurrent writer made one of the new rows first: the caller
-    rolls its savepoint back and applies the deliveries one by one.
+    was merged away, an edit of a message stored before, and what shares a thread with
+    them); their messages were not applied. Raises ``RowsConflict`` when a concurrent
+    writer made one of the new rows first: the caller rolls its savepoint back and
+    applies the deliveries one by one.
     """
     created = [
         (index, storable(event))
@@ -410,9 +437,13 @@ def normalized_events_ingest_batch(
         ).values_list("external_id", flat=True)
     )
     inbound = []
+    # Deliveries whose restating edit meets a message stored before: a real edit.
+    edited = set()
     for index, event in created:
         if event.external_message_id:
             if event.external_message_id in stored:
+                if any(e.event_type == EventType.MESSAGE_EDITED for e in deliveries[index]):
+                    edited.add(index)
                 continue
             stored.add(event.external_message_id)
         inbound.append((index, event))
@@ -420,7 +451,7 @@ def normalized_events_ingest_batch(
     identities, people_records = identities_resolve_batch(
         workspace=account.workspace, platform=account.platform, brand_account=account, seen=seen
     )
-    deferred = _deferred_deliveries(inbound, seen, identities)
+    deferred = _deferred_deliveries(inbound, seen, identities, edited)
     kept = [
         (event, identity)
         for (index, event), identity in zip(inbound, identities, strict=True)

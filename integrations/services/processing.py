@@ -137,7 +137,7 @@ def _process_events(events: list[InboundEvent]) -> None:
             normalized = _parse(event)
         except Exception:
             normalized = None  # the per-event path records why
-        if normalized is not None and all(batchable(item) for item in normalized):
+        if normalized is not None and batchable(normalized):
             run.append((event, normalized))
             continue
         _process_run(run)
