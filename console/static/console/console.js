@@ -296,6 +296,14 @@
       notify(error.message);
       return;
     }
+    if (!previous || previous.id !== id) {
+      // Never show the previous conversation's thread or contact under this one's title.
+      state.messages = new Map();
+      $("#thread").replaceChildren(h("li", { class: "muted" }, "Loading messages…"));
+      $("#contact-body").replaceChildren(h("p", { class: "muted" }, "Loading…"));
+      $("#identities").replaceChildren();
+      $("#timeline").replaceChildren();
+    }
     history.replaceState(null, "", `#conversation=${id}`);
     $("#empty-state").hidden = true;
     $("#conversation").hidden = false;
