@@ -23,13 +23,17 @@ Structure, and why:
 
 import asyncio
 import contextlib
+import json
 import logging
+import random
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from rest_framework import exceptions as drf_exceptions
@@ -68,6 +72,22 @@ TICKET_CLOSE_CODES = {
     "used": CLOSE_TICKET_USED,
 }
 REPLAY_PAGE = 500
+# Every connection of a process that may see an event sends the same text: the envelopes
+# of the latest events are encoded once per process (keyed by event id, never reused).
+ENCODED_KEPT = 256
+_encoded: OrderedDict[str, str] = OrderedDict()
+
+
+def _envelope_text(envelope: dict) -> str:
+    """The envelope as JSON text, encoded once per process for all its connections."""
+    key = envelope["id"]
+    text = _encoded.get(key)
+    if text is None:
+        text = json.dumps(envelope)
+        _encoded[key] = text
+        if len(_encoded) > ENCODED_KEPT:
+            _encoded.popitem(last=False)
+    return text
 
 
 class _Refused(Exception):
@@ -142,6 +162,25 @@ def _actor_recheck(user: Any, slug: str, credential: Any) -> Actor | None:
         return _actor_for(user, slug)
     except NotFound:
         return None
+
+
+def _tick_read(
+    user: Any, credential: Any, actor: Actor, event_filter: EventFilter | None
+) -> tuple[Actor | None, EventFilter | None, int]:
+    """A heartbeat tick's reads, in one trip to the database thread.
+
+    The connection's actor now (None once its access is gone) with its event filter (a
+    new one if the role or scopes changed, else the same with its teams re-read), and the
+    event log's last ``seq``.
+    """
+    now = _actor_recheck(user, actor.workspace.slug, credential)
+    if now is None:
+        return None, event_filter, 0
+    if (now.role, now.scopes) != (actor.role, actor.scopes):
+        actor, event_filter = now, EventFilter(now, private_notes_to_members_only=True)
+    elif event_filter is not None and event_filter.restricted:
+        event_filter.refresh_teams()
+    return actor, event_filter, event_log_last_seq(workspace_id=actor.workspace.pk)
 
 
 class InboxConsumer(AsyncJsonWebsocketConsumer):
@@ -228,6 +267,20 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
                 await asyncio.wait_for(self.send_json(message), timeout=1.0)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.close(code=code), timeout=2.0)
+
+    async def dispatch(self, message: dict) -> None:
+        """Run the message's handler, without Channels' database hop before each one.
+
+        Channels closes stale database connections before every handler, in the process's
+        single sync thread: with N connections, N thread hops per event, queued behind the
+        REST requests that thread also serves (the fan-out benchmark measured it as most
+        of the latency). This consumer reads the database only through
+        ``database_sync_to_async``, which closes stale connections around each call.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # --- from the client ----------------------------------------------------------------------
 
@@ -394,19 +447,27 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
                 elif kind == "presence":
                     await self._send_presence(payload)
                 elif kind == "tick" and self.cursor is not None and self.actor is not None:
-                    # A revoked key, a removed member or a new role reaches open connections.
-                    if not await self._recheck_actor():
+                    # A revoked key, a removed member, a new role or new teams reach open
+                    # connections (in the pump: one writer).
+                    actor, event_filter, last_seq = await database_sync_to_async(_tick_read)(
+                        self.user, self.credential, self.actor, self.event_filter
+                    )
+                    if actor is None:
+                        await self._close(
+                            CLOSE_UNAUTHENTICATED,
+                            {
+                                "type": "error",
+                                "code": "unauthenticated",
+                                "message": "Access was revoked.",
+                            },
+                        )
                         return
-                    if self.event_filter is not None and self.event_filter.restricted:
-                        # Team changes reach open connections (in the pump: one writer).
-                        await database_sync_to_async(self.event_filter.refresh_teams)()
+                    self.actor, self.event_filter = actor, event_filter
                     # Events committed before the previous tick must have arrived by now;
                     # if not, their publication was lost: read them from the log.
                     if db_last_at_tick is not None and db_last_at_tick > self.cursor:
                         await self._catch_up(until=db_last_at_tick)
-                    db_last_at_tick = await database_sync_to_async(event_log_last_seq)(
-                        workspace_id=self.actor.workspace.pk
-                    )
+                    db_last_at_tick = last_seq
                 if self.cursor is not None:
                     for seq in [s for s in pending if s <= self.cursor]:
                         del pending[seq]
@@ -421,24 +482,6 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         except Exception:
             logger.exception("realtime pump failed")
             await self._close(1011)
-
-    async def _recheck_actor(self) -> bool:
-        assert self.actor is not None
-        actor = await database_sync_to_async(_actor_recheck)(
-            self.user, self.actor.workspace.slug, self.credential
-        )
-        if actor is None:
-            await self._close(
-                CLOSE_UNAUTHENTICATED,
-                {"type": "error", "code": "unauthenticated", "message": "Access was revoked."},
-            )
-            return False
-        if (actor.role, actor.scopes) != (self.actor.role, self.actor.scopes):
-            self.actor = actor
-            self.event_filter = await database_sync_to_async(EventFilter)(
-                actor, private_notes_to_members_only=True
-            )
-        return True
 
     async def _catch_up(self, *, until: int | None) -> None:
         """Deliver events from the log after the cursor (up to ``until``), in order."""
@@ -457,7 +500,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         """Move the cursor past an event and send it if the member may see it."""
         self.cursor = envelope["seq"]
         if await self._visible(envelope):
-            await self.send_json(envelope)
+            await self.send(text_data=_envelope_text(envelope))
 
     async def _visible(self, envelope: dict) -> bool:
         assert self.event_filter is not None
@@ -471,6 +514,9 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
     # --- heartbeat ----------------------------------------------------------------------------
 
     async def _heartbeat(self) -> None:
+        # Each tick reads the database; connections opened together (a deploy, a network
+        # blip) would otherwise all tick at once and hold up the process's deliveries.
+        await asyncio.sleep(random.uniform(0, self.heartbeat_interval))
         while True:
             await asyncio.sleep(self.heartbeat_interval)
             if time.monotonic() - self.last_heard > self.heartbeat_timeout:

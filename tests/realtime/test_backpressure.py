@@ -20,10 +20,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 class StuckConsumer(InboxConsumer):
     """A connection whose client stopped reading: writing an event never completes."""
 
-    async def send_json(self, content, close=False):
-        if "seq" in content:
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        if text_data is not None and '"seq"' in text_data:
             await asyncio.sleep(3600)
-        await super().send_json(content, close=close)
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
 
 
 STUCK_APP = URLRouter([path("ws/v1/inbox/", StuckConsumer.as_asgi())])
