@@ -9,6 +9,7 @@ that nobody confirms is marked failed by ``outbound_stale_sweep`` after a grace 
 """
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -42,6 +43,25 @@ logger = logging.getLogger(__name__)
 # An outcome not confirmed within this time after the call started is unknown for good.
 SENDING_GRACE = timedelta(minutes=10)
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+_client: httpx.Client | None = None
+_client_pid = 0
+
+
+def platform_client() -> httpx.Client:
+    """The process's HTTP client for the platforms' APIs, shared by every send.
+
+    Creating an httpx client loads the CA bundle (about 100 ms per send when the outbound
+    benchmark measured it), and a shared one keeps connections to the platform alive.
+    Made lazily in each process (Celery's prefork children get their own after the
+    fork); an httpx client is safe to share between threads.
+    """
+    global _client, _client_pid
+    if _client is None or _client_pid != os.getpid():
+        _client = httpx.Client(timeout=HTTP_TIMEOUT)
+        _client_pid = os.getpid()
+    return _client
 
 
 @dataclass(frozen=True)
@@ -219,11 +239,9 @@ def outbound_send(*, message_id, client: httpx.Client | None = None) -> str:
             )
             return "failed"
     adapter = get_adapter(account.platform)
-    owns_client = client is None
-    client = client or httpx.Client(timeout=HTTP_TIMEOUT)
     try:
         result = adapter.send(
-            client,
+            client or platform_client(),
             base_url=platform_base_url(account),
             credentials=account.credentials,
             account_external_id=account.external_id,
@@ -246,9 +264,6 @@ def outbound_send(*, message_id, client: httpx.Client | None = None) -> str:
                 status="error", last_error=f"credentials refused: {exc.message or exc}"
             )
         return "failed"
-    finally:
-        if owns_client:
-            client.close()
     message_status_set(message=message, status="sent", external_id=result.external_message_id)
     return "sent"
 
