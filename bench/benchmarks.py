@@ -55,6 +55,26 @@ class Result:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def p99_against(cls, key: str, what: str, causerie, baseline, **fields) -> Result:
+        """A latency result: p99 of two ``load.Timing``s, goal p99 ratio ≤ 2."""
+        ratio = causerie.p99_ms / baseline.p99_ms if baseline.p99_ms else float("nan")
+        return cls(
+            key=key,
+            what=what,
+            unit="ms (p99)",
+            causerie=causerie.p99_ms,
+            baseline=baseline.p99_ms,
+            ratio=ratio,
+            goal="p99 ratio ≤ 2",
+            goal_met=ratio <= 2,
+            p50_ms=causerie.p50_ms,
+            p99_ms=causerie.p99_ms,
+            baseline_p50_ms=baseline.p50_ms,
+            baseline_p99_ms=baseline.p99_ms,
+            **fields,
+        )
+
 
 # --- Reads ----------------------------------------------------------------------------------
 
@@ -271,20 +291,11 @@ def bench_reads(
             baseline = load.time_calls(sql_call, n=n, max_seconds=max_seconds)
             floor = load.time_calls(floor_call, n=n, max_seconds=max_seconds)
             _status, queries, body = counts[case.key]
-            ratio = causerie.p99_ms / baseline.p99_ms if baseline.p99_ms else float("nan")
-            result = Result(
-                key=case.key,
-                what=case.what,
-                unit="ms (p99)",
-                causerie=causerie.p99_ms,
-                baseline=baseline.p99_ms,
-                ratio=ratio,
-                goal="p99 ratio ≤ 2",
-                goal_met=ratio <= 2,
-                p50_ms=causerie.p50_ms,
-                p99_ms=causerie.p99_ms,
-                baseline_p50_ms=baseline.p50_ms,
-                baseline_p99_ms=baseline.p99_ms,
+            result = Result.p99_against(
+                case.key,
+                case.what,
+                causerie,
+                baseline,
                 queries=queries,
                 floor_p50_ms=floor.p50_ms,
                 floor_p99_ms=floor.p99_ms,
@@ -296,7 +307,7 @@ def bench_reads(
             log(
                 f"  {case.key}: p50 {causerie.p50_ms:.1f} / p99 {causerie.p99_ms:.1f} ms, "
                 f"SQL p50 {baseline.p50_ms:.2f} / p99 {baseline.p99_ms:.2f} ms, "
-                f"ratio {ratio:.1f}, {queries} queries; floor p50 {floor.p50_ms:.2f} / p99 "
+                f"ratio {result.ratio:.1f}, {queries} queries; floor p50 {floor.p50_ms:.2f} / p99 "
                 f"{floor.p99_ms:.2f} ms; {result.note}"
             )
             results.append(result)

@@ -78,7 +78,10 @@ def markdown(run: dict) -> str:
         "(one client) to gunicorn with 2 sync workers; the SQL query count is per request, "
         "read through Django's test client. Serving topology: the open inbox under "
         "concurrent load under each server, against the same page from a bare view "
-        "under that server (the ratio is their requests per second).",
+        "under that server (the ratio is their requests per second). Websocket fan-out: "
+        "the same frames (as many, as large) sent by a bare channels-redis `group_send` to "
+        "as many connections of a bare consumer in the same uvicorn processes. Outbound "
+        "sends: the same Send API request POSTed with httpx, paced to the same limit.",
         "",
     ]
     lines += _floor_table(run["results"])
@@ -87,6 +90,8 @@ def markdown(run: dict) -> str:
         lines += ["## Goals not reached", ""]
         lines += [f"- {r['what']}: {_goal(r)} (ratio {_num(r['ratio'])})" for r in unmet]
         lines.append("")
+    for r in run["results"]:
+        lines += _live_section(r)
     for r in run["results"]:
         extra = r.get("extra") or {}
         if "sql_per_event" in extra:
@@ -165,3 +170,39 @@ def _profile_blocks(extra: dict) -> list[str]:
         "```",
         "",
     ]
+
+
+def _live_section(r: dict) -> list[str]:
+    """The fan-out's memory and load-generator figures; the sends' per-second counts."""
+    e = r.get("extra") or {}
+    if r["key"] == "fanout":
+        return [
+            "## Websocket fan-out (this run)",
+            "",
+            f"- {e['clients']} agents connected, {e['rounds']} rounds of each kind; frames of "
+            f"{' and '.join(str(b) for b in e['message_bytes'])} bytes",
+            f"- the REST call itself (POST of the note, until its answer): p50 "
+            f"{_num(e['rest_call_p50_ms'])} / p99 {_num(e['rest_call_p99_ms'])} ms",
+            f"- server memory per connection: **{_num(e['memory_per_connection_kib'])} KiB** "
+            f"(bare consumer: {_num(e['memory_per_bare_connection_kib'])} KiB; server idle "
+            f"{_num(e['server_rss_idle_mib'])} MiB)",
+            f"- load generator (one asyncio process): "
+            f"{_num(e['load_generator_cpu_us_per_message'])} µs CPU per message received, "
+            f"{e['load_generator_cpu_share']:.0%} of a core during the rounds",
+            "",
+        ]
+    if r["key"] == "outbound":
+        return [
+            "## Outbound sends (this run)",
+            "",
+            f"- limit {e['limit']}/s; {e['replies']} replies queued through the REST API in "
+            f"{_num(e['queue_seconds'])} s, all `sent` "
+            f"{_num(e['queued_to_all_sent_seconds'])} s after the first was queued; "
+            f"statuses {e['statuses']}",
+            f"- most sends the emulator saw in one clock second: {e['max_per_clock_second']} "
+            f"(in any sliding second: {e['max_per_sliding_second']})",
+            f"- sends per clock second: {e['sends_per_second']}; baseline: "
+            f"{e['baseline_sends_per_second']}",
+            "",
+        ]
+    return []

@@ -32,6 +32,9 @@ PLANS = {
         "ingest": 2000,
         "budget": 8,
         "profile": 60,
+        "fanout_clients": 100,
+        "fanout_rounds": 10,
+        "outbound": (40, 20, 30),  # replies, limit per second, seconds at most
     },
     "full": {
         "reads": 200,
@@ -41,6 +44,9 @@ PLANS = {
         "ingest": 10000,
         "budget": 90,
         "profile": 200,
+        "fanout_clients": 500,
+        "fanout_rounds": 30,
+        "outbound": (300, 50, 60),
     },
     "tiny": {
         "reads": 5,
@@ -50,6 +56,9 @@ PLANS = {
         "ingest": 50,
         "budget": 10,
         "profile": 20,
+        "fanout_clients": 20,
+        "fanout_rounds": 3,
+        "outbound": (20, 10, 30),
     },
 }
 
@@ -111,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated: reads, topology, webhook, ingest (default all)",
+        help="comma-separated: reads, topology, webhook, ingest, fanout, outbound (default all)",
     )
     args = parser.parse_args(argv)
 
@@ -130,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.database.startswith("causerie_bench"):
         print("bench: the bench database's name must start with causerie_bench.", file=sys.stderr)
         return 2
-    only = {x for x in args.only.split(",") if x} or {"reads", "topology", "webhook", "ingest"}
+    everything = {"reads", "topology", "webhook", "ingest", "fanout", "outbound"}
+    only = {x for x in args.only.split(",") if x} or everything
     plan = PLANS[args.size]
     started = time.monotonic()
     bench_url = _with_database(database_url, args.database)
@@ -156,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.core.management import call_command
     from django.db import connection
 
-    from . import benchmarks, dataset, report
+    from . import benchmarks, dataset, fanout, outbound, report
     from .views import BARE_TABLE_SQL
 
     redis.Redis.from_url(redis_url).flushdb()
@@ -194,6 +204,15 @@ def main(argv: list[str] | None = None) -> int:
                 profile_events=plan["profile"],
             )
         )
+    if "fanout" in only:
+        print(f"bench: websocket fan-out to {plan['fanout_clients']} agents")
+        results.append(
+            fanout.bench_fanout(clients=plan["fanout_clients"], rounds=plan["fanout_rounds"])
+        )
+    if "outbound" in only:
+        replies, limit, budget = plan["outbound"]
+        print(f"bench: outbound sends, {replies} replies at {limit}/s")
+        results.append(outbound.bench_outbound(replies=replies, limit=limit, budget=budget))
     redis.Redis.from_url(redis_url).flushdb()
     connection.close()
 

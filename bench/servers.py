@@ -22,7 +22,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def command(kind: str, port: int, workers: int) -> list[str]:
+def command(kind: str, port: int, workers: int, app: str | None = None) -> list[str]:
     if kind == "gunicorn":
         return [
             sys.executable,
@@ -43,7 +43,7 @@ def command(kind: str, port: int, workers: int) -> list[str]:
             sys.executable,
             "-m",
             "uvicorn",
-            "config.asgi:application",
+            app or "config.asgi:application",
             "--host",
             "127.0.0.1",
             "--port",
@@ -62,34 +62,99 @@ def command(kind: str, port: int, workers: int) -> list[str]:
 @contextmanager
 def serving(kind: str, *, workers: int = 2, env: dict[str, str] | None = None):
     """Start ``kind`` on a free port, wait until it answers; yield its base URL."""
+    with serving_process(kind, workers=workers, env=env) as (base, _process):
+        yield base
+
+
+@contextmanager
+def serving_process(
+    kind: str, *, workers: int = 2, env: dict[str, str] | None = None, app: str | None = None
+):
+    """As ``serving``, yielding ``(base URL, the server's master process)``; ``app``: the
+    ASGI application uvicorn serves (the product's by default)."""
     port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    ready = _answers(f"{base}/api/v1/health")
+    with _process(command(kind, port, workers, app)[1:], env, ready, kind) as process:
+        yield base, process
+
+
+def _answers(url: str):
+    """A check that ``url`` answers without a server error."""
+
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=2).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of a process and its descendants (the server's workers), in bytes."""
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+        pending += [int(child) for child in children]
+    return total
+
+
+@contextmanager
+def _process(arguments: list[str], env: dict[str, str] | None, ready, what: str):
+    """Run ``python arguments`` in its own session until ``ready()`` holds; stop it after."""
     process_env = {**os.environ, **(env or {}), "DJANGO_SETTINGS_MODULE": "bench.settings"}
     process = subprocess.Popen(
-        command(kind, port, workers),
-        cwd=ROOT,
-        env=process_env,
-        start_new_session=True,
+        [sys.executable, *arguments], cwd=ROOT, env=process_env, start_new_session=True
     )
-    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
-        while True:
+        while not ready():
             if process.poll() is not None:
-                raise RuntimeError(f"{kind} exited with {process.returncode}")
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
+                raise RuntimeError(f"{what} exited with {process.returncode}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{kind} did not answer within 60 s")
+                raise RuntimeError(f"{what} was not ready within 60 s")
             time.sleep(0.2)
-        yield base
+        yield process
     finally:
+        # The master stops its own workers (a warm shutdown); the group only if it hangs.
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+            process.terminate()
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+@contextmanager
+def emulator():
+    """The platform emulator in a process of its own; yield its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    ready = _answers(f"{base}/_emulator/health")
+    with _process(["-m", "integrations.emulator", "--port", str(port)], None, ready, "emulator"):
+        yield base
+
+
+@contextmanager
+def celery_worker(*, concurrency: int = 2, env: dict[str, str] | None = None):
+    """A Celery worker (prefork, ``concurrency`` processes) on the default queue, ready."""
+    from config.celery import app
+
+    def ready() -> bool:
+        return bool(app.control.ping(timeout=0.5))
+
+    arguments = ["-m", "celery", "-A", "config", "worker", "-c", str(concurrency)]
+    arguments += ["-Q", "celery", "-l", "warning", "--without-gossip", "--without-mingle"]
+    with _process(arguments, env, ready, "celery worker") as process:
+        yield process

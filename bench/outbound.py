@@ -1,0 +1,161 @@
+"""Outbound sends: replies/s through the emulator under a configured platform limit.
+
+N replies are queued through the REST API (202 ``queued``) on conversations of one
+Facebook page whose send limit is ``CAUSERIE_SEND_RATE_FACEBOOK`` = L per second; then a
+Celery worker (2 processes) sends them to the emulator, which plays the Graph API in a
+process of its own. The rate is the emulator's: sends received from the first to the
+last, per clock second they span (the product's limiter counts by clock second); the
+emulator's log also shows the most sends it saw in one second.
+
+Baseline, in the same run: the same Send API request (as the emulator recorded it),
+POSTed N times with httpx over one kept-alive connection, paced to at most L per second.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import httpx
+
+from .servers import celery_worker, emulator, serving
+
+WORKSPACE_SLUG = "bench-outbound"
+
+
+def _sends(base: str, page_id: str) -> list[dict]:
+    """The Send API calls the emulator received for the page, oldest first."""
+    from integrations.emulator.client import EmulatorClient
+
+    with EmulatorClient(base) as client:
+        recorded = client.requests("facebook")
+    return [
+        r for r in recorded if r["method"] == "POST" and r["path"].endswith(f"/{page_id}/messages")
+    ]
+
+
+def _per_second(times: list[float]) -> list[int]:
+    """Sends in each clock second, from the first send's to the last's."""
+    if not times:
+        return []
+    counts = Counter(int(t) for t in times)
+    return [counts.get(second, 0) for second in range(int(times[0]), int(times[-1]) + 1)]
+
+
+def _rate(times: list[float]) -> float:
+    """Sends per second over the clock seconds they span (the limiter's windows)."""
+    seconds = len(_per_second(times))
+    return len(times) / seconds if seconds else float("nan")
+
+
+def _per_second_max(times: list[float]) -> tuple[int, int]:
+    """The most sends in one clock second, and in any sliding one-second span."""
+    aligned = max(Counter(int(t) for t in times).values(), default=0)
+    sliding, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= 1.0:
+            start += 1
+        sliding = max(sliding, end - start + 1)
+    return aligned, sliding
+
+
+def _bare_sends(base: str, request: dict, count: int, limit: int) -> list[float]:
+    """POST ``request`` ``count`` times, at most ``limit`` per clock second; the times."""
+    time.sleep(int(time.time()) + 1 - time.time())  # start with a whole window
+    times: list[float] = []
+    wanted = ("authorization", "content-type")
+    headers = {k: v for k, v in request["headers"].items() if k.lower() in wanted}
+    body = request["raw_body"].encode()
+    window, used = int(time.time()), 0
+    with httpx.Client(base_url=base, timeout=10) as client:
+        for _ in range(count):
+            now = time.time()
+            if int(now) != window:
+                window, used = int(now), 0
+            if used >= limit:
+                time.sleep(window + 1 - now)
+                window, used = int(time.time()), 0
+            response = client.post(request["path"], headers=headers, content=body)
+            if response.status_code != 200:
+                raise RuntimeError(f"bare send: {response.status_code} {response.text}")
+            used += 1
+            times.append(time.time())
+    return times
+
+
+def bench_outbound(*, replies: int, limit: int, conversations: int = 20, budget: float, log=print):
+    """The outbound-send result (see the module docstring)."""
+    from conversations.models import Message
+    from integrations.emulator.client import EmulatorClient
+
+    from .benchmarks import Result
+    from .live import live_workspace
+
+    ws = live_workspace(WORKSPACE_SLUG, agents=1, conversations=conversations)
+    page_id = ws.account.external_id
+    with emulator() as emu:
+        with EmulatorClient(emu) as client:
+            client.register_account("facebook", page_id, ws.account.credentials)
+        env = {"CAUSERIE_GRAPH_API_URL": emu, "CAUSERIE_SEND_RATE_FACEBOOK": str(limit)}
+        headers = {"Authorization": f"Bearer {ws.token}"}
+        with (
+            serving("gunicorn", workers=2, env=env) as base,
+            httpx.Client(base_url=base, headers=headers, timeout=30) as http,
+        ):
+            queued_at = time.time()
+            for n in range(replies):
+                conversation = ws.conversation_ids[n % conversations]
+                response = http.post(
+                    f"/api/v1/workspaces/{ws.slug}/conversations/{conversation}/messages/",
+                    json={"text": f"Merci, nous regardons votre commande ({n}).", "private": False},
+                )
+                if response.status_code != 202:
+                    raise RuntimeError(f"reply: {response.status_code} {response.text}")
+            queue_seconds = time.time() - queued_at
+            sent = Message.objects.filter(workspace=ws.workspace, direction="outbound")
+            with celery_worker(env=env):
+                deadline = time.monotonic() + budget
+                while time.monotonic() < deadline:
+                    if sent.filter(status="sent").count() >= replies:
+                        break
+                    time.sleep(0.25)
+                done_at = time.time()
+        statuses = dict(Counter(sent.values_list("status", flat=True)))
+        sends = _sends(emu, page_id)
+        causerie_times = [r["received_at"] for r in sends]
+        baseline_times = _bare_sends(emu, sends[0], replies, limit)
+    causerie, baseline = _rate(causerie_times), _rate(baseline_times)
+    ratio = causerie / baseline if baseline else float("nan")
+    aligned, sliding = _per_second_max(causerie_times)
+    all_sent = statuses.get("sent", 0) == replies
+    within = aligned <= limit
+    log(
+        f"  outbound: {statuses.get('sent', 0)} of {replies} replies sent at {causerie:.1f}/s "
+        f"(limit {limit}/s; at most {aligned} in a clock second, {sliding} in a sliding one) "
+        f"vs bare httpx {baseline:.1f}/s: ratio {ratio:.2f}; queued in {queue_seconds:.1f} s, "
+        f"all sent {done_at - queued_at:.1f} s after the first was queued; {statuses}"
+    )
+    return Result(
+        key="outbound",
+        what=f"outbound send: {replies} replies queued via REST → `sent` through the emulator, "
+        f"Facebook limit {limit}/s (Celery, 2 processes)",
+        unit="replies/s",
+        causerie=causerie,
+        baseline=baseline,
+        ratio=ratio,
+        goal=f"ratio ≥ 0.8, never over {limit} in a second",
+        goal_met=all_sent and within and ratio >= 0.8,
+        note=f"{statuses.get('sent', 0)} of {replies} sent; at most {aligned} sends in a clock "
+        f"second ({sliding} in a sliding second); queued in {queue_seconds:.1f} s",
+        extra={
+            "limit": limit,
+            "replies": replies,
+            "statuses": statuses,
+            "max_per_clock_second": aligned,
+            "max_per_sliding_second": sliding,
+            "queue_seconds": queue_seconds,
+            "queued_to_all_sent_seconds": done_at - queued_at,
+            "sends_per_second": _per_second(causerie_times),
+            "baseline_sends_per_second": _per_second(baseline_times),
+        },
+    )
