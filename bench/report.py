@@ -27,8 +27,9 @@ def _num(value, unit: str = "") -> str:
 
 def _goal(result: dict) -> str:
     met = result["goal_met"]
-    mark = "met" if met else ("**not met**" if met is not None else "")
-    return f"{result['goal']}: {mark}"
+    if met is None:
+        return result["goal"]
+    return f"{result['goal']}: {'met' if met else '**not met**'}"
 
 
 def markdown(run: dict) -> str:

@@ -127,6 +127,13 @@ def conversation_row_data(row: dict[str, Any], *, now: datetime | None = None) -
     }
 
 
+def _related(message: Message, name: str) -> list:
+    """A message's reactions or edits: prefetched as a list by ``selectors.message_list``
+    (``reaction_list``, ``edit_list``), else through the related manager."""
+    prefetched = getattr(message, f"{name[:-1]}_list", None)
+    return prefetched if prefetched is not None else list(getattr(message, name).all())
+
+
 def message_data(message: Message, *, show_deleted: bool = False) -> dict:
     """The Message resource of API.md.
 
@@ -160,13 +167,15 @@ def message_data(message: Message, *, show_deleted: bool = False) -> dict:
                 },
                 "created_at": iso(reaction.created_at),
             }
-            for reaction in sorted(message.reactions.all(), key=lambda r: (r.created_at, r.pk))
+            for reaction in sorted(
+                _related(message, "reactions"), key=lambda r: (r.created_at, r.pk)
+            )
         ],
         "edits": []
         if hidden
         else [
             {"text": edit.previous_text, "edited_at": iso(edit.edited_at)}
-            for edit in sorted(message.edits.all(), key=lambda e: (e.edited_at, e.pk))
+            for edit in sorted(_related(message, "edits"), key=lambda e: (e.edited_at, e.pk))
         ],
         "message_tag": message.message_tag or None,
         "sent_at": iso(message.sent_at),

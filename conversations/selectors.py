@@ -9,7 +9,17 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, QuerySet, TextField
+from django.db.models import (
+    BooleanField,
+    Exists,
+    F,
+    Func,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    TextField,
+)
 
 from crm.actors import Actor
 from crm.exceptions import InvalidInput, NotFound
@@ -291,10 +301,16 @@ def conversations_after_change(*, actor: Actor, conversation_ids) -> list[Conver
 
 
 def message_list(*, actor: Actor, conversation: Conversation) -> QuerySet[Message]:
-    """The conversation's messages and private notes (callers check visibility first)."""
-    return Message.objects.filter(
-        workspace=actor.workspace, conversation=conversation
-    ).prefetch_related("reactions", "edits")
+    """The conversation's messages and private notes (callers check visibility first).
+
+    Reactions and edits are prefetched into plain lists (``reaction_list``,
+    ``edit_list``, which ``message_data`` reads): a prefetch into the related managers
+    builds a filtered queryset per message, half the cost of a page of 50.
+    """
+    messages = Message.objects.filter(workspace=actor.workspace, conversation=conversation)
+    return messages.prefetch_related(
+        Prefetch("reactions", to_attr="reaction_list"), Prefetch("edits", to_attr="edit_list")
+    )
 
 
 def message_get(*, actor: Actor, conversation: Conversation, message_id) -> Message:
