@@ -18,6 +18,7 @@ from crm.actors import Actor
 from crm.models import Event
 from crm.models_realtime import RealtimeTicket
 from integrations.emulator import scenarios
+from integrations.services.inbound import KICK_INTERVAL_SECONDS
 
 from .conftest import PASSWORD, off_the_browser_thread, screenshot
 
@@ -64,11 +65,23 @@ CONTRAST_BELOW_AA = """() => {
 }"""
 
 
+_last_delivery = {"at": 0.0}
+
+
 def deliver(desk, payload: dict) -> None:
-    """The emulator delivers a Telegram update, signed, at the bot's webhook."""
+    """The emulator delivers a Telegram update, signed, at the bot's webhook.
+
+    A server kicks inbound processing at most once per KICK_INTERVAL_SECONDS; an update
+    stored just after a kick waits for the next kick or for beat's sweep, and this server
+    runs no beat. Deliveries are spaced so that each one is processed at once.
+    """
+    wait = _last_delivery["at"] + KICK_INTERVAL_SECONDS + 0.2 - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
     answer = desk.emulator.deliver(
         "telegram", desk.account.webhook_url, payload, account=desk.account.external_id
     )
+    _last_delivery["at"] = time.monotonic()
     assert answer["status"] == 200, answer
 
 
