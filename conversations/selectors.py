@@ -273,13 +273,18 @@ def inbox_sort_for(*, status: list[str] | None, sort: str | None) -> tuple[str, 
     return "last_message_at", True
 
 
-def conversation_get(*, actor: Actor, conversation_id) -> Conversation:
-    """One conversation ``actor`` may see, or NotFound (never a hint that it exists)."""
+def conversation_get(*, actor: Actor, conversation_id, with_labels: bool = True) -> Conversation:
+    """One conversation ``actor`` may see, or NotFound (never a hint that it exists).
+
+    ``with_labels=False`` when only the conversation's messages are read: its labels are
+    then not fetched (one query less).
+    """
     try:
         pk = uuid.UUID(str(conversation_id))
     except ValueError as exc:
         raise NotFound("No such conversation.") from exc
-    conversation = _base(actor).filter(pk=pk).first()
+    queryset = _base(actor) if with_labels else _base(actor).prefetch_related(None)
+    conversation = queryset.filter(pk=pk).first()
     if conversation is None:
         raise NotFound("No such conversation.")
     return conversation

@@ -208,7 +208,9 @@ class MessageListApi(WorkspaceApi):
         tags=["conversations"],
     )
     def get(self, request, workspace, conversation_id):
-        conversation = selectors.conversation_get(actor=self.actor, conversation_id=conversation_id)
+        conversation = selectors.conversation_get(
+            actor=self.actor, conversation_id=conversation_id, with_labels=False
+        )
         queryset = selectors.message_list(actor=self.actor, conversation=conversation)
         page = keyset_page(request, queryset, field="created_at", descending=False)
         show_deleted = selectors.actor_is_admin(self.actor)
@@ -271,7 +273,9 @@ class MessageDetailApi(WorkspaceApi):
     required_scopes = {"GET": READ, "PATCH": SEND, "DELETE": SEND}
 
     def _message(self, conversation_id, message_id):
-        conversation = selectors.conversation_get(actor=self.actor, conversation_id=conversation_id)
+        conversation = selectors.conversation_get(
+            actor=self.actor, conversation_id=conversation_id, with_labels=False
+        )
         return selectors.message_get(
             actor=self.actor, conversation=conversation, message_id=message_id
         )

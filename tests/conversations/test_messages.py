@@ -43,6 +43,29 @@ def test_messages_are_listed_oldest_first_with_pages(ws, client, inbox):
     assert [m["text"] for m in back["results"]] == ["one", "two"]
 
 
+def test_a_page_of_messages_costs_a_fixed_number_of_queries(
+    ws, client, inbox, django_assert_num_queries
+):
+    start = timezone.now() - timedelta(hours=1)
+    first = inbox.inbound(thread="q:u", at=start, text="m 0")
+    for i in range(1, 12):
+        inbox.inbound(
+            thread="q:u",
+            at=start + timedelta(minutes=i),
+            text=f"m {i}",
+            contact=first.conversation.contact,
+        )
+    url = _messages_url(ws, first.conversation)
+    client.get(url)  # the credential is remembered from here on (crm.credential_cache)
+
+    # The conversation (visibility), the page, its reactions, its edits.
+    for size in (2, 12):
+        with django_assert_num_queries(4):
+            page = client.get(f"{url}?page_size={size}").json()
+        assert len(page["results"]) == size
+        assert all(m["reactions"] == [] and m["edits"] == [] for m in page["results"])
+
+
 def test_a_reply_is_queued_and_answered_202(ws, inbox, django_capture_on_commit_callbacks):
     conversation = inbox.conversation()
     agent, token = ws.add_member("agent")
