@@ -129,7 +129,8 @@ def _post_events(post: dict[str, Any], *, site: str, event: str) -> list[Normali
     ]
 
 
-def _raise_for_discourse_error(response: httpx.Response) -> None:
+def raise_for_discourse_error(response: httpx.Response) -> None:
+    """Map Discourse's error answers (``errors``, ``error_type``, ``extras``) to ours."""
     if response.status_code < 400:
         return
     body = _http.json_body(response)
@@ -208,7 +209,7 @@ class DiscourseAdapter(Adapter):
                 "Accept": "application/json",
             },
         )
-        _raise_for_discourse_error(response)
+        raise_for_discourse_error(response)
         data = _http.json_body(response)
         number = opt_str(data, "post_number")
         if not number:

@@ -80,11 +80,7 @@ def platform_base_url(account: BrandAccount) -> str:
     """
     platform = account.platform
     if platform in SITE_PLATFORMS:
-        override = {
-            "discourse": settings.CAUSERIE_DISCOURSE_API_URL,
-            "wordpress": settings.CAUSERIE_WORDPRESS_API_URL,
-        }[platform]
-        return site_base_url(account.external_id, override)
+        return site_base_url(account.external_id, _site_override(platform))
     if platform in ("facebook", "whatsapp"):
         return settings.CAUSERIE_GRAPH_API_URL
     if platform == "instagram":
@@ -99,6 +95,34 @@ def platform_base_url(account: BrandAccount) -> str:
         "telegram": settings.CAUSERIE_TELEGRAM_API_URL,
         "youtube": settings.CAUSERIE_YOUTUBE_API_URL,
     }.get(platform, "")
+
+
+def _site_override(platform: str) -> str:
+    return {
+        "discourse": settings.CAUSERIE_DISCOURSE_API_URL,
+        "wordpress": settings.CAUSERIE_WORDPRESS_API_URL,
+    }[platform]
+
+
+def account_target_problem(account: BrandAccount) -> tuple[str, str] | None:
+    """``(code, reason)`` when the address the workspace gave may not be called.
+
+    The api channel's ``callback_url`` and a forum's or blog's own address come from the
+    workspace, not the operator: they get the SSRF guard of outbound webhooks, checked at
+    each use since a name may resolve elsewhere since it was saved. An operator's
+    override of a site's host (the emulator) is trusted like any platform base URL.
+    """
+    if account.platform == "api":
+        url, code = str(account.credentials.get("callback_url", "")), "unsafe_callback_url"
+    elif account.platform in SITE_PLATFORMS and not _site_override(account.platform):
+        url, code = account.external_id, "unsafe_site_url"
+    else:
+        return None
+    try:
+        target_resolve(url)
+    except UnsafeUrl as exc:
+        return code, str(exc)
+    return None
 
 
 def site_base_url(external_id: str, override: str = "") -> str:
@@ -227,17 +251,12 @@ def outbound_send(*, message_id, client: httpx.Client | None = None) -> str:
     if wait:
         _requeue(message.pk)
         raise RetryLater(wait, "rate limit of the brand account")
-    if account.platform == "api":
-        # Checked again at each send: the name may resolve elsewhere since it was saved.
-        try:
-            target_resolve(str(account.credentials.get("callback_url", "")))
-        except UnsafeUrl as exc:
-            message_status_set(
-                message=message,
-                status="failed",
-                error={"code": "unsafe_callback_url", "message": str(exc)},
-            )
-            return "failed"
+    problem = account_target_problem(account)
+    if problem is not None:
+        message_status_set(
+            message=message, status="failed", error={"code": problem[0], "message": problem[1]}
+        )
+        return "failed"
     adapter = get_adapter(account.platform)
     try:
         result = adapter.send(

@@ -19,12 +19,13 @@ from crm.actors import Actor
 from crm.exceptions import Conflict, PolicyRefusal
 from crm.services.audit import audit_record
 from crm.services.events import event_record
+from crm.webhooks.ssrf import UnsafeUrl
 
 from ..adapters import AuthError, RateLimited, TransientError, get_adapter
 from ..models import BrandAccount, InboundEvent
 from .brand_accounts import brand_account_data
 from .inbound import inbound_processing_kick
-from .outbound import HTTP_TIMEOUT, platform_base_url
+from .outbound import HTTP_TIMEOUT, account_target_problem, platform_base_url
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,10 @@ def brand_account_poll(*, account_id, client: httpx.Client | None = None) -> int
         with transaction.atomic():
             account = _locked(account_id)
             if account is None or account.status != "active" or not account_polls(account):
+                return 0
+            problem = account_target_problem(account)
+            if problem is not None:
+                _account_error(account, f"{problem[0]}: {problem[1]}")
                 return 0
             adapter = get_adapter(account.platform)
             try:
@@ -175,6 +180,9 @@ def brand_account_backfill_step(*, account_id, client: httpx.Client | None = Non
             adapter = get_adapter(account.platform)
             since = (account.backfill_started_at or timezone.now()) - BACKFILL_WINDOW
             try:
+                problem = account_target_problem(account)
+                if problem is not None:
+                    raise UnsafeUrl(problem[1])
                 result = adapter.history(
                     client,
                     base_url=platform_base_url(account),

@@ -3,10 +3,13 @@ over real HTTP to Causerie's endpoint; replies go out through the emulated posts
 
 import random
 
+import httpx
 import pytest
 
 from contacts.models import Contact, Identity
 from conversations.models import Conversation, Message
+from integrations.adapters import RateLimited
+from integrations.adapters.discourse import raise_for_discourse_error
 from integrations.emulator import scenarios
 from integrations.models import BrandAccount, InboundEvent
 from integrations.services import outbound
@@ -351,3 +354,34 @@ def test_a_forum_needs_its_base_url_and_its_three_credentials(make_workspace):
         "api_username",
         "webhook_secret",
     }
+
+
+def test_a_forum_at_an_internal_address_is_never_called(emu, forum, settings):
+    ws, account, _ = forum
+    deliver(emu, forum, post(1, "Question about my order"))
+    # No emulator in front: the workspace's own URL is used, and it points inside.
+    settings.CAUSERIE_DISCOURSE_API_URL = ""
+    BrandAccount.objects.filter(pk=account.pk).update(external_id="http://169.254.169.254")
+
+    reply = _reply(ws, Conversation.objects.get(), "We are looking into it right now, thanks.")
+
+    reply.refresh_from_db()
+    assert reply.status == "failed"
+    assert reply.error["code"] == "unsafe_site_url"
+    assert not emu.requests("discourse")
+
+
+def test_a_rate_limit_without_retry_after_waits_the_forums_wait_seconds():
+    answer = httpx.Response(
+        429,
+        json={
+            "errors": ["You've performed this action too many times."],
+            "error_type": "rate_limit",
+            "extras": {"wait_seconds": 17, "time_left": "17 seconds"},
+        },
+    )
+
+    with pytest.raises(RateLimited) as caught:
+        raise_for_discourse_error(answer)
+
+    assert caught.value.retry_after_seconds == 17
