@@ -55,6 +55,8 @@ from .base import (
 SIGNATURE_HEADER = "X-Discourse-Event-Signature"
 EVENT_HEADER = "X-Discourse-Event"
 AVATAR_SIZE = "120"
+# Discourse's post types: 1 regular, 2 moderator action, 3 small action, 4 whisper.
+SMALL_ACTION = 3
 _POST_EVENTS = frozenset({"post_created", "post_edited", "post_destroyed", "post_recovered"})
 
 
@@ -176,6 +178,8 @@ class DiscourseAdapter(Adapter):
                 raise PayloadError(f"a post payload needs the {EVENT_HEADER} header")
             return []
         post = as_dict(payload.get("post"), "post")
+        if opt_int(post, "post_type") == SMALL_ACTION:
+            return []  # "closed this topic", "split this topic"…: the forum's, nobody's words
         return _post_events(post, site=account_external_id, event=event)
 
     def send(

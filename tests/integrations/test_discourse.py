@@ -222,10 +222,14 @@ def test_a_bad_or_missing_signature_is_refused_and_nothing_is_stored(emu, forum,
 def test_other_forum_events_are_kept_and_ignored(emu, forum):
     user = {"user": {"id": 41, "username": "jane", "created_at": "2024-06-10T10:00:00.000Z"}}
 
+    closed = post(2, "")
+    closed["post"]["post_type"] = 3  # "closed this topic": a small action, not a message
+
     assert deliver(emu, forum, user, event="user_created") == 200
     assert deliver(emu, forum, {"ping": "OK"}, event="ping") == 200
+    assert deliver(emu, forum, closed, event="post_created") == 200
 
-    assert InboundEvent.objects.filter(status="processed").count() == 2
+    assert InboundEvent.objects.filter(status="processed").count() == 3
     assert not Message.objects.exists()
 
 
