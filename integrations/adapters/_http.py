@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -21,6 +23,18 @@ def join(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + "/" + path.lstrip("/")
 
 
+# Telegram puts the bot token in the path (``/bot<token>/sendMessage``).
+_BOT_TOKEN = re.compile(r"/bot[^/]+")
+
+
+def shown_url(url: str) -> str:
+    """``url`` as errors and logs may show it: without user info or query string (where
+    tokens travel) and with Telegram's bot token masked."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, _BOT_TOKEN.sub("/bot***", parts.path), "", ""))
+
+
 def request(
     client: httpx.Client,
     method: str,
@@ -32,9 +46,9 @@ def request(
     try:
         return client.request(method, url, **kwargs)
     except httpx.TimeoutException as exc:
-        raise TransientError("timeout", f"{method} {url}: {exc}") from exc
+        raise TransientError("timeout", f"{method} {shown_url(url)}: {exc}") from exc
     except httpx.TransportError as exc:
-        raise TransientError("network", f"{method} {url}: {exc}") from exc
+        raise TransientError("network", f"{method} {shown_url(url)}: {exc}") from exc
 
 
 def json_body(response: httpx.Response) -> dict[str, Any]:
