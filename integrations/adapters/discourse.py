@@ -4,7 +4,8 @@
   body)>``; the event name is in ``X-Discourse-Event`` (``post_created``, ``post_edited``,
   ``post_destroyed``, ``post_recovered``, ``topic_created``…).
 * Payload: ``{"post": {...}}`` or ``{"topic": {...}}``. A topic is one comment thread
-  (``topic:{topic_id}``); each post a message whose id is ``{topic_id}/{post_number}``,
+  (``topic:{topic_id}``; a personal message topic, ``topic_archetype`` ``private_message``,
+  a direct conversation); each post a message whose id is ``{topic_id}/{post_number}``,
   since replies name their parent by ``reply_to_post_number``, not by post id. Topic
   events carry nothing a post event does not, and the forum's other events (users,
   likes, categories…) nothing to store: they parse to no event.
@@ -106,7 +107,10 @@ def _post_events(post: dict[str, Any], *, site: str, event: str) -> list[Normali
             event_type=kind,
             direction=Direction.INBOUND,
             origin=Origin.CUSTOMER,
-            conversation_kind=ConversationKind.COMMENT_THREAD,
+            # A personal message to the brand's forum user is a private conversation.
+            conversation_kind=ConversationKind.DIRECT
+            if post.get("topic_archetype") == "private_message"
+            else ConversationKind.COMMENT_THREAD,
             thread_key=f"topic:{topic_id}",
             external_message_id=external_id,
             parent_external_id=post_external_id(topic_id, parent_number) if parent_number else None,

@@ -105,6 +105,15 @@ def test_a_topic_and_its_posts_become_one_comment_thread_with_its_authors(emu, f
     assert listed.json()["results"][0]["platform_metadata"]["post_number"] == 1
 
 
+def test_a_personal_message_to_the_brand_is_a_direct_conversation(emu, forum):
+    message = post(1, "Can we talk about my invoice privately?")
+    message["post"]["topic_archetype"] = "private_message"
+
+    assert deliver(emu, forum, message) == 200
+
+    assert Conversation.objects.get().kind == "direct"
+
+
 def test_replies_thread_at_depth_whatever_order_the_webhooks_arrive_in(emu, forum):
     chain = [post(1, "Question about shipping to Belgium")]
     chain += [
