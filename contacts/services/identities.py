@@ -5,11 +5,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from crm.actors import Actor
-from crm.bulk import rows_insert_new
+from crm.bulk import prefetched, rows_insert_new
 from crm.exceptions import Conflict, InvalidInput
 from crm.models import Workspace
 from crm.services.events import event_record
@@ -345,7 +344,7 @@ def identities_resolve_batch(
             **lookup,
         )
         contact_denormalize(contact, identities=[identity])
-        contact._prefetched_objects_cache = {"identities": _result([identity])}
+        contact._prefetched_objects_cache = {"identities": prefetched(Identity, [identity])}
         records[index].append(("contact.created", contact_data(contact)))
         known[person.external_id] = identity
         created.append(identity)
@@ -370,10 +369,3 @@ def identities_resolve_batch(
         known[person.external_id] = identity
         resolved.append(identity)
     return resolved, records
-
-
-def _result(rows: list) -> QuerySet:
-    """A queryset that holds ``rows`` already, as ``prefetch_related`` leaves it."""
-    queryset = Identity.objects.none()
-    queryset._result_cache = rows
-    return queryset

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.actors import Actor
-from crm.bulk import rows_insert_new, rows_update
+from crm.bulk import prefetched, rows_insert_new, rows_update
 from crm.exceptions import Conflict, Forbidden, InvalidInput, NotFound, PolicyRefusal
 from crm.models import Team
 from crm.scopes import ROLE_SALES, ROLE_VIEWER
@@ -357,8 +357,8 @@ def _inbound_message_new(
     )
     # A new message has no reactions or edits: its event data needs no query for them.
     message._prefetched_objects_cache = {
-        "reactions": Reaction.objects.none(),
-        "edits": MessageEdit.objects.none(),
+        "reactions": prefetched(Reaction, []),
+        "edits": prefetched(MessageEdit, []),
     }
     return message
 
@@ -635,7 +635,7 @@ def messages_ingest_inbound_batch(
                 team=None,
                 at=item.received_at.astimezone(UTC),
             )
-            conversation._prefetched_objects_cache = {"labels": Label.objects.none()}
+            conversation._prefetched_objects_cache = {"labels": prefetched(Label, [])}
             conversations[item.thread_key] = created[item.thread_key] = conversation
     rows = {
         external_id: _inbound_message_new(
