@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from crm.actors import Actor
 from crm.exceptions import Conflict
 from crm.services.audit import audit_record
-from crm.tasks import task_enqueue
+from crm.tasks import task_enqueue, task_enqueue_later
 
 from ..models import BrandAccount, InboundEvent
 
@@ -78,30 +78,50 @@ def inbound_event_store(*, account: BrandAccount, body: bytes, headers: Mapping[
     return stored
 
 
-# When this process last queued processing: the shared Redis flag is consulted at most
-# once per interval per process, not on every webhook.
+# When this process last queued processing, and last made sure of a drain after that one:
+# the shared Redis flags are consulted at most once per interval per process each, not on
+# every webhook.
 _last_kick = {"at": -KICK_INTERVAL_SECONDS}
+_last_trailing = {"at": -KICK_INTERVAL_SECONDS}
+KICK_KEY = "causerie:inbound:kick"
+TRAILING_KICK_KEY = "causerie:inbound:kick:trailing"
 
 
 def inbound_processing_kick() -> None:
-    """Queue the processing task after commit, unless one was queued just now."""
+    """Queue the processing task after commit, at most once per interval; an event stored
+    while the queued drain may already have passed it gets one more drain at the end of
+    the interval (at most one such per interval, whichever process asks), so that no
+    event waits for beat's sweep."""
     from ..tasks import process_inbound_events_task
 
     def kick() -> None:
         now = time.monotonic()
-        if now - _last_kick["at"] < KICK_INTERVAL_SECONDS:
-            return
-        _last_kick["at"] = now
-        if cache.add("causerie:inbound:kick", 1, timeout=KICK_INTERVAL_SECONDS):
-            try:
-                task_enqueue(process_inbound_events_task)
-            except Exception:
-                # The broker is down: the event is safely stored and beat's sweep will
-                # process it once the broker is back.
-                logger.exception("could not queue inbound processing")
-                cache.delete("causerie:inbound:kick")
+        if now - _last_kick["at"] >= KICK_INTERVAL_SECONDS:
+            _last_kick["at"] = now
+            if _queue(KICK_KEY, lambda: task_enqueue(process_inbound_events_task)):
+                return
+        if now - _last_trailing["at"] >= KICK_INTERVAL_SECONDS:
+            _last_trailing["at"] = now
+            _queue(
+                TRAILING_KICK_KEY,
+                lambda: task_enqueue_later(process_inbound_events_task, KICK_INTERVAL_SECONDS),
+            )
 
     transaction.on_commit(kick)
+
+
+def _queue(flag: str, enqueue) -> bool:
+    """Run ``enqueue`` if this process sets the shared ``flag`` for the interval."""
+    if not cache.add(flag, 1, timeout=KICK_INTERVAL_SECONDS):
+        return False
+    try:
+        enqueue()
+    except Exception:
+        # The broker is down: the event is safely stored and beat's sweep will process
+        # it once the broker is back.
+        logger.exception("could not queue inbound processing")
+        cache.delete(flag)
+    return True
 
 
 @transaction.atomic

@@ -503,3 +503,41 @@ def test_bad_events_in_one_batch_never_hold_back_the_good_ones(account_for):
     statuses = dict(InboundEvent.objects.values_list("status").annotate(n=Count("id")))
     assert set(statuses) <= {"processed", "failed"}, statuses
     assert not InboundEvent.objects.filter(status="failed", error="").exists()
+
+
+def test_events_stored_right_after_a_drain_are_drained_too(account_for, settings):
+    """Processing is queued at most once a second: events stored while that drain has
+    already passed them get a drain at the end of the second, without beat's sweep."""
+    import time
+
+    from django.core.cache import cache
+
+    from integrations.services import inbound
+
+    settings.CAUSERIE_EAGER_TASKS_IN_THREADS = True
+    cache.delete_many([inbound.KICK_KEY, inbound.TRAILING_KICK_KEY])
+    inbound._last_kick["at"] = inbound._last_trailing["at"] = -inbound.KICK_INTERVAL_SECONDS
+    account, _ = account_for("telegram")
+
+    def store(mid: str) -> None:
+        body = wire("telegram", message("telegram", account.external_id, mid, mid))
+        assert inbound.inbound_event_store(account=account, body=body, headers={})
+
+    def all_processed(within: float) -> bool:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if not InboundEvent.objects.exclude(status="processed").exists():
+                return True
+            time.sleep(0.05)
+        return False
+
+    store("first")
+    assert all_processed(within=5)
+    # As if that drain had been queued just now: the next events fall within its second.
+    inbound._last_kick["at"] = time.monotonic()
+    cache.set(inbound.KICK_KEY, 1, timeout=inbound.KICK_INTERVAL_SECONDS)
+    store("second")
+    store("third")
+
+    assert all_processed(within=5)
+    assert Message.objects.filter(text__in=["first", "second", "third"]).count() == 3
