@@ -1,5 +1,7 @@
 """Celery tasks of the integrations app: thin interfaces over the services."""
 
+import random
+
 from celery import shared_task
 
 
@@ -25,6 +27,11 @@ def send_reply_task(self, *, message_id: str) -> str:
     try:
         return outbound_send(message_id=message_id)
     except RetryLater as exc:
+        if exc.own_limit:
+            # Back in the next window, spread over it so that the replies held back do not
+            # all return at its first instant; a burst drains at the limit, not slower.
+            countdown = exc.seconds + random.random()
+            raise self.retry(countdown=countdown, exc=exc, max_retries=None) from exc
         # Honour the platform's own wait, growing with each retry for transient errors.
         countdown = max(exc.seconds, min(600, 2**self.request.retries))
         raise self.retry(countdown=countdown, exc=exc) from exc

@@ -66,10 +66,15 @@ def platform_client() -> httpx.Client:
 
 @dataclass(frozen=True)
 class RetryLater(Exception):
-    """The send must be retried after ``seconds`` (rate limit or transient failure)."""
+    """The send must be retried after ``seconds`` (rate limit or transient failure).
+
+    ``own_limit``: held back by the account's own send limit, not refused by anyone; the
+    wait is exact (the next window) and waiting is never a failure.
+    """
 
     seconds: float
     reason: str
+    own_limit: bool = False
 
 
 def platform_base_url(account: BrandAccount) -> str:
@@ -250,7 +255,7 @@ def outbound_send(*, message_id, client: httpx.Client | None = None) -> str:
     wait = rate_limit_wait(account=account)
     if wait:
         _requeue(message.pk)
-        raise RetryLater(wait, "rate limit of the brand account")
+        raise RetryLater(wait, "rate limit of the brand account", own_limit=True)
     problem = account_target_problem(account)
     if problem is not None:
         message_status_set(

@@ -153,3 +153,43 @@ def test_sends_of_one_account_share_a_rate_limit(telegram, settings, monkeypatch
 
     assert waits[:3] == [0.0, 0.0, 0.0]
     assert waits[3:] == [0.75, 0.75]
+
+
+def test_a_reply_held_back_by_the_accounts_limit_returns_in_the_next_window(
+    telegram, settings, monkeypatch
+):
+    """However often a burst held it back: no growing delay, and never failed for it."""
+    from integrations.tasks import send_reply_task
+
+    created, account, conversation = telegram
+    message = Message.objects.create(
+        workspace=created.workspace,
+        conversation=conversation,
+        brand_account=account,
+        direction="outbound",
+        author_type="brand",
+        text="hello",
+        status="queued",
+        client_ref="ref-limit",
+    )
+    settings.CAUSERIE_SEND_RATE_LIMITS = {"telegram": 1}
+    monkeypatch.setattr(outbound.time, "time", lambda: 1_800_000_000.25)
+    assert outbound.rate_limit_wait(account=account) == 0.0  # the window's one send
+
+    retried = {}
+
+    class Held(Exception):
+        pass
+
+    def retry(**kwargs):
+        retried.update(kwargs)
+        return Held()
+
+    monkeypatch.setattr(send_reply_task, "retry", retry)
+    with pytest.raises(Held):
+        send_reply_task.apply(kwargs={"message_id": str(message.pk)}, retries=9)
+
+    assert 0.75 <= retried["countdown"] < 1.75
+    assert retried["max_retries"] is None
+    message.refresh_from_db()
+    assert message.status == "queued"
