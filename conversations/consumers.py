@@ -166,21 +166,21 @@ def _actor_recheck(user: Any, slug: str, credential: Any) -> Actor | None:
 
 def _tick_read(
     user: Any, credential: Any, actor: Actor, event_filter: EventFilter | None
-) -> tuple[Actor | None, EventFilter | None, int]:
-    """A heartbeat tick's reads, in one trip to the database thread.
+) -> tuple[Actor | None, EventFilter | None, frozenset[str] | None, int]:
+    """A heartbeat tick's reads, in one trip to the database thread, changing nothing.
 
-    The connection's actor now (None once its access is gone) with its event filter (a
-    new one if the role or scopes changed, else the same with its teams re-read), and the
-    event log's last ``seq``.
+    The connection's actor now (None once its access is gone); a new event filter if its
+    role or scopes changed, else None with the restricted agent's teams now (None when
+    unrestricted); and the event log's last ``seq``.
     """
     now = _actor_recheck(user, actor.workspace.slug, credential)
     if now is None:
-        return None, event_filter, 0
+        return None, None, None, 0
+    last_seq = event_log_last_seq(workspace_id=now.workspace.pk)
     if (now.role, now.scopes) != (actor.role, actor.scopes):
-        actor, event_filter = now, EventFilter(now, private_notes_to_members_only=True)
-    elif event_filter is not None and event_filter.restricted:
-        event_filter.refresh_teams()
-    return actor, event_filter, event_log_last_seq(workspace_id=actor.workspace.pk)
+        return now, EventFilter(now, private_notes_to_members_only=True), None, last_seq
+    restricted = event_filter is not None and event_filter.restricted
+    return actor, None, event_filter.teams_read() if restricted else None, last_seq
 
 
 class InboxConsumer(AsyncJsonWebsocketConsumer):
@@ -448,10 +448,8 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
                     await self._send_presence(payload)
                 elif kind == "tick" and self.cursor is not None and self.actor is not None:
                     # A revoked key, a removed member, a new role or new teams reach open
-                    # connections (in the pump: one writer).
-                    actor, event_filter, last_seq = await database_sync_to_async(_tick_read)(
-                        self.user, self.credential, self.actor, self.event_filter
-                    )
+                    # connections (read by the heartbeat, applied here: one writer).
+                    actor, event_filter, teams, last_seq = payload
                     if actor is None:
                         await self._close(
                             CLOSE_UNAUTHENTICATED,
@@ -462,7 +460,10 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
                             },
                         )
                         return
-                    self.actor, self.event_filter = actor, event_filter
+                    if event_filter is not None:
+                        self.actor, self.event_filter = actor, event_filter
+                    elif teams is not None and self.event_filter is not None:
+                        self.event_filter.teams_set(teams)
                     # Events committed before the previous tick must have arrived by now;
                     # if not, their publication was lost: read them from the log.
                     if db_last_at_tick is not None and db_last_at_tick > self.cursor:
@@ -523,7 +524,17 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
                 await self._close(CLOSE_HEARTBEAT_TIMEOUT)
                 return
             self._enqueue(("send", {"type": "ping"}))
-            self._enqueue(("tick", None))
+            if self.cursor is not None and self.actor is not None:
+                # Read here, not in the pump, so that events keep flowing meanwhile.
+                try:
+                    read = await database_sync_to_async(_tick_read)(
+                        self.user, self.credential, self.actor, self.event_filter
+                    )
+                except Exception:
+                    logger.exception("realtime heartbeat reads failed")
+                    await self._close(1011)
+                    return
+                self._enqueue(("tick", read))
 
     # --- presence -----------------------------------------------------------------------------
 

@@ -58,12 +58,20 @@ class EventFilter:
 
     def refresh_teams(self) -> None:
         """Re-read the restricted agent's teams (a query)."""
-        self._teams = frozenset(
+        self.teams_set(self.teams_read())
+
+    def teams_read(self) -> frozenset[str]:
+        """The restricted agent's teams now (a query); ``teams_set`` applies them."""
+        return frozenset(
             str(pk)
             for pk in Team.objects.filter(members=self.actor.membership).values_list(
                 "pk", flat=True
             )
         )
+
+    def teams_set(self, teams: frozenset[str]) -> None:
+        """Decide from these teams from now on (what was learned from events is dropped)."""
+        self._teams = teams
         self._teams_read_at = time.monotonic()
         self._known.clear()
 
