@@ -2,12 +2,16 @@
 
 Django's ``bulk_create(ignore_conflicts=True)`` cannot say which rows were inserted and
 ``bulk_update`` compiles a ``CASE`` per column and row; batch ingest needs both for
-hundreds of rows per statement. Values go through each field's ``get_db_prep_save`` like
-the ORM's, so what is stored is what ``save()`` would store.
+hundreds of rows per statement, and its ``bulk_create`` sends the text of every value
+escaped by psycopg in Python. Here each column is one array parameter bound by the
+server. Values go through each field's ``get_db_prep_save`` like the ORM's, so what is
+stored is what ``save()`` would store.
 """
 
+import re
 from collections.abc import Callable, Sequence
 
+import psycopg
 from django.db import connection
 from django.db.models import Model, QuerySet
 
@@ -20,11 +24,71 @@ def _quote(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def _values(objs: Sequence[Model], fields: Sequence, read: Callable) -> list:
-    """The rows' values, flat, in ``fields`` order, as the ORM would send them."""
+def _execute(sql: str, columns: Sequence[list]) -> list:
+    """Run ``sql`` with one array parameter per column, bound by the server; return its rows.
+
+    Django's psycopg cursors bind on the client: a statement with a placeholder per value
+    is a text psycopg rebuilds and PostgreSQL parses for every batch, and escaping each
+    JSON document into it was the largest cost of a batch. One array per column keeps the
+    statement the same whatever the number of rows, and the values travel as parameters.
+    The cursor still goes through Django's wrapper, so query logging and execute wrappers
+    see the statement.
+    """
+    connection.ensure_connection()
+    raw = psycopg.Cursor(connection.connection)
+    cursor = (
+        connection.make_debug_cursor(raw)
+        if connection.queries_logged
+        else connection.make_cursor(raw)
+    )
+    with cursor:
+        cursor.execute(sql, columns)
+        return cursor.fetchall() if raw.description else []
+
+
+def _columns(objs: Sequence[Model], fields: Sequence, read: Callable) -> list[list]:
+    """The rows' values, one list per field in ``fields`` order, as the ORM would send them."""
     return [
-        field.get_db_prep_save(read(obj, field), connection) for obj in objs for field in fields
+        [field.get_db_prep_save(read(obj, field), connection) for obj in objs] for field in fields
     ]
+
+
+def _unnest(fields: Sequence) -> str:
+    """``unnest(%s::type[], ...)``: the rows of one array per field, typed as its column.
+
+    The type's modifier goes: a cast to ``varchar(255)`` would cut a longer value where
+    storing it must fail, as the ORM's insert does.
+    """
+    casts = (re.sub(r"\(.*\)", "", field.cast_db_type(connection)) for field in fields)
+    return f"unnest({', '.join(f'%s::{cast}[]' for cast in casts)})"
+
+
+def _insert(objs: Sequence[Model], suffix: str) -> list:
+    meta = type(objs[0])._meta
+    fields = meta.concrete_fields
+    columns = _columns(objs, fields, lambda obj, field: field.pre_save(obj, add=True))
+    sql = (
+        f"INSERT INTO {_quote(meta.db_table)} ({', '.join(_quote(f.column) for f in fields)}) "
+        f"SELECT * FROM {_unnest(fields)} {suffix}"
+    )
+    rows = _execute(sql, columns)
+    for obj in objs:  # saved now, as after save(): a later save() updates them
+        obj._state.adding = False
+        obj._state.db = connection.alias
+    return rows
+
+
+def rows_insert(objs: Sequence[Model]) -> None:
+    """Insert ``objs`` (of one model, primary keys set) in one statement.
+
+    Other databases get Django's ``bulk_create``, which writes the same.
+    """
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        type(objs[0]).objects.bulk_create(objs)
+        return
+    _insert(objs, "")
 
 
 def rows_insert_new(objs: Sequence[Model]) -> None:
@@ -40,26 +104,13 @@ def rows_insert_new(objs: Sequence[Model]) -> None:
     if not objs:
         return
     meta = type(objs[0])._meta
-    fields = meta.concrete_fields
-    row = f"({', '.join(['%s'] * len(fields))})"
-    values = _values(objs, fields, lambda obj, field: field.pre_save(obj, add=True))
-    sql = (
-        f"INSERT INTO {_quote(meta.db_table)} ({', '.join(_quote(f.column) for f in fields)}) "
-        f"VALUES {', '.join([row] * len(objs))} "
-        f"ON CONFLICT DO NOTHING RETURNING {_quote(meta.pk.column)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        inserted = len(cursor.fetchall())
+    inserted = len(_insert(objs, f"ON CONFLICT DO NOTHING RETURNING {_quote(meta.pk.column)}"))
     if inserted != len(objs):
         raise RowsConflict(f"{len(objs) - inserted} {meta.label} rows already existed")
-    for obj in objs:  # saved now, as after save(): a later save() updates them
-        obj._state.adding = False
-        obj._state.db = connection.alias
 
 
 def rows_update(objs: Sequence[Model], field_names: Sequence[str]) -> None:
-    """Write ``field_names`` of every obj (of one model) in one ``UPDATE ... FROM (VALUES)``.
+    """Write ``field_names`` of every obj (of one model) in one ``UPDATE ... FROM unnest``.
 
     Other databases get Django's ``bulk_update``, which writes the same.
     """
@@ -70,18 +121,14 @@ def rows_update(objs: Sequence[Model], field_names: Sequence[str]) -> None:
         return
     meta = type(objs[0])._meta
     fields = [meta.pk, *(meta.get_field(name) for name in field_names)]
-    casts = [field.cast_db_type(connection) for field in fields]
-    row = f"({', '.join(f'%s::{cast}' for cast in casts)})"
-    values = _values(objs, fields, lambda obj, field: getattr(obj, field.attname))
     columns = [_quote(field.column) for field in fields]
     assignments = ", ".join(f"{column} = v.{column}" for column in columns[1:])
     sql = (
         f"UPDATE {_quote(meta.db_table)} AS t SET {assignments} "
-        f"FROM (VALUES {', '.join([row] * len(objs))}) AS v ({', '.join(columns)}) "
+        f"FROM {_unnest(fields)} AS v ({', '.join(columns)}) "
         f"WHERE t.{columns[0]} = v.{columns[0]}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+    _execute(sql, _columns(objs, fields, lambda obj, field: getattr(obj, field.attname)))
 
 
 def prefetched(model: type[Model], rows: list) -> QuerySet:

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.actors import Actor
-from crm.bulk import prefetched, rows_insert_new
+from crm.bulk import prefetched, rows_insert, rows_insert_new
 from crm.exceptions import Conflict, InvalidInput
 from crm.models import Workspace
 from crm.services.events import event_record
@@ -348,7 +348,7 @@ def identities_resolve_batch(
         records[index].append(("contact.created", contact_data(contact)))
         known[person.external_id] = identity
         created.append(identity)
-    Contact.objects.bulk_create([identity.contact for identity in created])
+    rows_insert([identity.contact for identity in created])
     # In key order, so that two workers creating the same people wait, not deadlock.
     rows_insert_new(sorted(created, key=lambda identity: identity.external_id))
     # Then every event's view of its author, in order: a changed profile updates it.

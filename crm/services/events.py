@@ -19,6 +19,7 @@ from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
+from ..bulk import rows_insert
 from ..models import Event, EventSequence, Workspace
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def events_record(
         Event(workspace=workspace, seq=first + offset, type=event_type, occurred_at=now, data=data)
         for offset, (event_type, data) in enumerate(items)
     ]
-    Event.objects.bulk_create(events)
+    rows_insert(events)
     transaction.on_commit(lambda: _events_dispatch(workspace=workspace, events=events))
     return events
 
