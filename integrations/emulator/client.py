@@ -223,6 +223,41 @@ class EmulatorClient:
             body["verify_token"] = verify_token
         return self._call("POST", "handshake", json=body)
 
+    def stream(
+        self,
+        deliveries: list[Mapping[str, Any]],
+        *,
+        threads: int = 4,
+        rate: float = 0.0,
+        max_backoff: float = 5.0,
+    ) -> str:
+        """Deliver webhooks in the background, each redelivered until answered 2xx (or
+        refused as a platform gives up: 400, 401, 403, 404, 410, 413, 422).
+
+        ``deliveries``: ``{platform, target_url, payload, account}`` (or ``credentials``);
+        ``threads`` senders at once, at most ``rate`` new deliveries per second (0: no
+        limit). Returns the stream's id for ``stream_status``.
+        """
+        body = {
+            "deliveries": [dict(d) for d in deliveries],
+            "threads": threads,
+            "rate": rate,
+            "max_backoff": max_backoff,
+        }
+        return self._call("POST", "streams", json=body)["id"]
+
+    def stream_status(self, stream_id: str) -> dict[str, Any]:
+        """``{total, accepted, refused, pending, attempts, redeliveries, statuses, done}``."""
+        return self._call("GET", f"streams/{stream_id}")
+
+    def stream_outcomes(self, stream_id: str) -> list[dict[str, Any]]:
+        """Per delivery, in the order given: ``{attempts, statuses, accepted}``."""
+        return self._call("GET", f"streams/{stream_id}/outcomes")["outcomes"]
+
+    def stream_stop(self, stream_id: str) -> dict[str, Any]:
+        """Stop redelivering; returns the final status."""
+        return self._call("DELETE", f"streams/{stream_id}")
+
     def sink_url(self, name: str) -> str:
         """A URL that captures whatever is POSTed to it (a stand-in webhook receiver)."""
         return f"{self.base_url}/_sink/{name}"

@@ -13,6 +13,11 @@
 ``GET|POST /_emulator/youtube/quota``  read, or set ``{limit, used}``
 ``POST /_emulator/deliver``            sign and POST a webhook to ``target_url``
 ``POST /_emulator/handshake``          run Meta's hub.challenge or X's CRC against a URL
+``POST /_emulator/streams``            ``{deliveries: [{platform, target_url, payload,
+                                       account}], threads, rate}``: deliver in the
+                                       background, redelivering until answered 2xx
+``GET  /_emulator/streams/{id}``       a stream's progress (``/outcomes``: per delivery)
+``DELETE /_emulator/streams/{id}``     stop redelivering
 ``GET  /_emulator/sinks/{name}``       requests captured by ``POST /_sink/{name}``
 ``POST /_emulator/sinks/{name}``       ``{status}``: what that sink answers
 =====================================  ===============================================
@@ -27,7 +32,7 @@ from urllib.parse import unquote
 
 import httpx
 
-from . import platforms, signing, sites
+from . import platforms, signing, sites, stream
 from .state import FAULT_KINDS, PLATFORMS, EmulatorState, Fault
 from .wire import Request, Response, error
 
@@ -171,6 +176,10 @@ def handle(state: EmulatorState, req: Request, info: dict[str, Any]) -> Response
         return deliver(state, body)
     if route == "handshake" and req.method == "POST":
         return handshake(state, body)
+    if route == "streams" and req.method == "POST":
+        return _stream_start(state, body)
+    if route.startswith("streams/"):
+        return _stream(state, req, route.removeprefix("streams/"))
     if route.startswith("sinks/"):
         name = unquote(route.removeprefix("sinks/"))
         with state.lock:
@@ -205,6 +214,50 @@ def _faults(state: EmulatorState, req: Request, body: dict[str, Any]) -> Respons
     )
     state.add_fault(body["platform"], fault)
     return Response(201, {"ok": True})
+
+
+def _stream_start(state: EmulatorState, body: dict[str, Any]) -> Response:
+    items = body.get("deliveries")
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        return error(400, "deliveries (a list of objects) is required")
+    deliveries = []
+    for item in items:
+        platform, target = item.get("platform"), item.get("target_url")
+        if platform not in signing.SIGNATURE_HEADERS or not isinstance(target, str):
+            return error(400, "each delivery needs a webhook platform and a target_url")
+        credentials = _credentials(state, item)
+        if credentials is None:
+            return error(400, f"unknown {platform} account: register it or pass credentials")
+        deliveries.append(
+            stream.Delivery(
+                platform=platform,
+                target_url=target,
+                payload=item.get("payload"),
+                credentials=credentials,
+            )
+        )
+    started = stream.stream_start(
+        state,
+        deliveries,
+        threads=int(body.get("threads", 4)),
+        rate=float(body.get("rate", 0.0)),
+        max_backoff=float(body.get("max_backoff", 5.0)),
+    )
+    return Response(201, started.summary())
+
+
+def _stream(state: EmulatorState, req: Request, rest: str) -> Response:
+    stream_id, _, part = rest.partition("/")
+    with state.lock:
+        found = state.streams.get(stream_id)
+    if found is None:
+        return error(404, f"no stream {stream_id}")
+    if req.method == "DELETE":
+        found.cancelled = True
+        return Response(200, found.summary())
+    if part == "outcomes":
+        return Response(200, {"outcomes": found.outcomes()})
+    return Response(200, found.summary())
 
 
 def _poll_items(state: EmulatorState, body: dict[str, Any]) -> Response:

@@ -77,6 +77,9 @@ class EmulatorState:
             self.sinks: dict[str, list[dict[str, Any]]] = {}
             self.sink_status: dict[str, int] = {}
             self.x_nonces: set[str] = set()
+            for running in getattr(self, "streams", {}).values():
+                running.cancelled = True
+            self.streams: dict[str, Any] = {}
             self._seq = itertools.count(1)
             self._ids = itertools.count(1)
 
