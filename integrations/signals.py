@@ -4,11 +4,10 @@ from django.dispatch import receiver
 
 from conversations.models import Message
 from conversations.signals import reply_queued
-from crm.tasks import task_enqueue
 
 
 @receiver(reply_queued, sender=Message, dispatch_uid="integrations.send_queued_reply")
 def send_queued_reply(*, message_id, **kwargs) -> None:
-    from .tasks import send_reply_task
+    from .services.outbound import outbound_send_queue
 
-    task_enqueue(send_reply_task, message_id=str(message_id))
+    outbound_send_queue(message_id=message_id)

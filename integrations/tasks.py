@@ -22,8 +22,9 @@ def process_inbound_events_task() -> int:
 )
 def send_reply_task(self, *, message_id: str) -> str:
     """Send one queued reply; retried with the platform's wait (rate limit) or backoff."""
-    from .services.outbound import RetryLater, outbound_send
+    from .services.outbound import RetryLater, outbound_send, outbound_send_lease
 
+    outbound_send_lease(message_id=message_id)
     try:
         return outbound_send(message_id=message_id)
     except RetryLater as exc:
@@ -34,6 +35,8 @@ def send_reply_task(self, *, message_id: str) -> str:
             raise self.retry(countdown=countdown, exc=exc, max_retries=None) from exc
         # Honour the platform's own wait, growing with each retry for transient errors.
         countdown = max(exc.seconds, min(600, 2**self.request.retries))
+        # The retry holds the reply until it runs, so the sweep does not send it earlier.
+        outbound_send_lease(message_id=message_id, seconds=countdown + 20)
         raise self.retry(countdown=countdown, exc=exc) from exc
 
 
@@ -43,6 +46,14 @@ def sweep_stale_sends_task() -> int:
     from .services.outbound import outbound_stale_sweep
 
     return outbound_stale_sweep()
+
+
+@shared_task(name="integrations.sweep_queued_sends", ignore_result=True)
+def sweep_queued_sends_task() -> int:
+    """Queue again the replies whose send task was lost (killed worker, broker restart)."""
+    from .services.outbound import outbound_queued_sweep
+
+    return outbound_queued_sweep()
 
 
 @shared_task(name="integrations.poll_brand_accounts", ignore_result=True)

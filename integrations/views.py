@@ -15,7 +15,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from crm.api.errors import json_error_response
+from crm.api.errors import json_error_response, service_unavailable_response
 
 from .adapters import get_adapter
 from .models import BrandAccount
@@ -74,9 +74,7 @@ def inbound_webhook(request, brand_account_id):
     except DatabaseError:
         logger.exception("database unavailable on inbound webhook")
         # 503 makes the platform redeliver later; nothing is lost.
-        response = json_error_response(503, "service_unavailable", "Retry later.")
-        response["Retry-After"] = "10"
-        return response
+        return service_unavailable_response(retry_after=10)
     if account is None or account.status == "disabled":
         return json_error_response(404, "not_found", "No such brand account.")
     adapter = get_adapter(account.platform)
@@ -113,7 +111,5 @@ def inbound_webhook(request, brand_account_id):
         inbound_event_store(account=account, body=body, headers=headers)
     except DatabaseError:
         logger.exception("could not store inbound event")
-        response = json_error_response(503, "service_unavailable", "Retry later.")
-        response["Retry-After"] = "10"
-        return response
+        return service_unavailable_response(retry_after=10)
     return HttpResponse(b"", status=200)

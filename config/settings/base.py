@@ -148,9 +148,13 @@ CELERY_TIMEZONE = "UTC"
 # its own shorter timeout, so the soft limit only catches bugs.
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 150
-# Tasks are idempotent and acknowledged after they finish, so that a killed worker's task is
-# redelivered. The visibility timeout bounds how long Redis waits before redelivering an
-# unacknowledged task; it must exceed the hard time limit above.
+# Tasks are idempotent and acknowledged after they finish (acks_late), given back when
+# their worker process dies (reject_on_worker_lost), and reserved one at a time, so a killed
+# worker holds back only what it was running. Redis redelivers an unacknowledged task after
+# the visibility timeout (Celery's default: one hour); it must exceed the hard time limit,
+# or a task still running would be handed to a second worker. Recovery within seconds does
+# not wait for it: beat's sweeps below re-queue pending inbound events (5 s) and replies
+# whose send task was lost (10 s). README, "When processes and servers die".
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -178,6 +182,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     "integrations-sweep-stale-sends": {
         "task": "integrations.sweep_stale_sends",
         "schedule": 60.0,
+    },
+    # Replies still queued whose send task was lost with a killed worker or a broker
+    # restarted empty are queued again within seconds (see outbound_queued_sweep).
+    "integrations-sweep-queued-sends": {
+        "task": "integrations.sweep_queued_sends",
+        "schedule": 10.0,
     },
     # Polling platforms (Telegram without a webhook, YouTube comments).
     "integrations-poll-brand-accounts": {

@@ -6,8 +6,10 @@ and checks the scope the view requires for the HTTP method (403 when missing).
 """
 
 import dataclasses
+import logging
 from typing import Any
 
+from django.db import InterfaceError, OperationalError, transaction
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,9 +23,11 @@ from ..services.idempotency import (
     idempotency_complete,
     idempotency_fingerprint,
 )
+from .errors import service_unavailable_response
 from .pagination import CursorPagination
 
 IDEMPOTENT_METHODS = ("POST",)
+logger = logging.getLogger(__name__)
 
 
 class _IdempotentReplay(Exception):
@@ -43,6 +47,24 @@ def principal_of(request: Request) -> str | None:
 
 class BaseApi(APIView):
     """An API endpoint: JSON, bearer or session auth, throttled, idempotent POSTs."""
+
+    def dispatch(self, request, *args: Any, **kwargs: Any):
+        # A write with an Idempotency-Key runs in one transaction with its claim of the
+        # key: if the write fails (the database going away mid-request included), nothing
+        # of it stays, the claim neither, so the client's retry runs it afresh instead of
+        # meeting a key stuck "in progress"; if it commits, its answer commits with it. A
+        # retry racing the first request waits for it on the key's unique index.
+        if request.method in IDEMPOTENT_METHODS and request.headers.get("Idempotency-Key"):
+            try:
+                with transaction.atomic():
+                    return super().dispatch(request, *args, **kwargs)
+            except (OperationalError, InterfaceError):
+                # The commit itself failed (the database went away as the request ended):
+                # the retry with the same key replays the answer if it committed after all,
+                # or runs the write if it did not.
+                logger.exception("commit failed")
+                return service_unavailable_response("The database is unavailable; retry shortly.")
+        return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self._idempotency_record = None

@@ -13,6 +13,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -90,10 +92,17 @@ def exception_handler(exc: Exception, context: dict) -> Response:
             headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
         return Response(error_body(code, message, details), status=exc.status_code, headers=headers)
 
+    unavailable = None
     if isinstance(exc, (OperationalError, InterfaceError)):
-        logger.exception("database unavailable")
+        unavailable = "The database is unavailable; retry shortly."
+    elif isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+        # Redis (cache, throttling, realtime) restarting is a passing outage too: say when
+        # to try again (writes carry an Idempotency-Key) rather than report a server error.
+        unavailable = "A backing service is unavailable; retry shortly."
+    if unavailable:
+        logger.exception("service unavailable")
         return Response(
-            error_body("service_unavailable", "The database is unavailable; retry shortly."),
+            error_body("service_unavailable", unavailable),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "5"},
         )
@@ -110,6 +119,14 @@ def exception_handler(exc: Exception, context: dict) -> Response:
 def json_error_response(status_code: int, code: str, message: str) -> JsonResponse:
     """An error in the one format from plain Django views (404/500 handlers, CSRF)."""
     return JsonResponse(error_body(code, message), status=status_code)
+
+
+def service_unavailable_response(message: str = "Retry later.", *, retry_after: int = 5):
+    """503 in the one format with ``Retry-After``: a backing service is briefly away, the
+    client (or the platform redelivering a webhook) should try again then."""
+    response = json_error_response(503, "service_unavailable", message)
+    response["Retry-After"] = str(retry_after)
+    return response
 
 
 def handler400(request, exception=None):

@@ -1,7 +1,10 @@
 """``Idempotency-Key`` on writes: the same key and body within 24 h replay the first answer.
 
 The key is claimed with an INSERT under a unique constraint before the write runs, so two
-concurrent retries cannot both perform it: the second gets 409 until the first finishes.
+concurrent retries cannot both perform it. The API runs the claim, the write and the
+recording of its answer in one transaction (``BaseApi.dispatch``): a second request with
+the key waits for the first and replays its answer, and a write that fails leaves no
+claim behind.
 """
 
 import hashlib
@@ -73,7 +76,12 @@ def idempotency_claim(
 def idempotency_complete(*, record: IdempotencyRecord, status_code: int, body: Any) -> None:
     """Remember the answer; a server error frees the key so that a retry runs again."""
     if status_code >= 500:
-        IdempotencyRecord.objects.filter(pk=record.pk).delete()
+        if transaction.get_connection().in_atomic_block:
+            # Undo the write and the claim together: the database may be gone, so no
+            # statement is needed for it.
+            transaction.set_rollback(True)
+        else:
+            IdempotencyRecord.objects.filter(pk=record.pk).delete()
         return
     IdempotencyRecord.objects.filter(pk=record.pk).update(
         status_code=status_code, response_body=body

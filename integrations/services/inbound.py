@@ -1,5 +1,6 @@
 """The raw inbound store: verified bodies in, one INSERT each, processing after commit."""
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -112,15 +113,16 @@ def inbound_processing_kick() -> None:
 
 def _queue(flag: str, enqueue) -> bool:
     """Run ``enqueue`` if this process sets the shared ``flag`` for the interval."""
-    if not cache.add(flag, 1, timeout=KICK_INTERVAL_SECONDS):
-        return False
     try:
+        if not cache.add(flag, 1, timeout=KICK_INTERVAL_SECONDS):
+            return False
         enqueue()
     except Exception:
-        # The broker is down: the event is safely stored and beat's sweep will process
-        # it once the broker is back.
+        # Redis (cache or broker) is down: the event is safely stored and beat's sweep
+        # processes it once Redis is back. The platform is answered 200 all the same.
         logger.exception("could not queue inbound processing")
-        cache.delete(flag)
+        with contextlib.suppress(Exception):
+            cache.delete(flag)
     return True
 
 

@@ -6,6 +6,12 @@ platform is called, with its ``client_ref`` (sent to the platforms that echo it 
 if the worker dies during the call, the retried task finds ``sending`` and does not call
 again, so a reply is never sent twice. Echoes and status webhooks then confirm it; one
 that nobody confirms is marked failed by ``outbound_stale_sweep`` after a grace period.
+
+A reply whose task was lost before it ran (a worker killed with the task reserved, a
+broker restarted empty, a broker down when the reply was queued) is still ``queued``:
+``outbound_queued_sweep`` queues it again. Each queued or retrying task holds a short
+lease in the cache so that the sweep leaves alone the replies a task is already on (and
+the ones waiting out a platform's rate limit).
 """
 
 import logging
@@ -42,6 +48,10 @@ logger = logging.getLogger(__name__)
 
 # An outcome not confirmed within this time after the call started is unknown for good.
 SENDING_GRACE = timedelta(minutes=10)
+# A send task holds its reply for this long past its planned start (its lease); a reply
+# still queued past QUEUED_GRACE with no lease lost its task and is queued again.
+SEND_LEASE_SECONDS = 20
+QUEUED_GRACE = timedelta(seconds=15)
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
@@ -290,6 +300,52 @@ def outbound_send(*, message_id, client: httpx.Client | None = None) -> str:
         return "failed"
     message_status_set(message=message, status="sent", external_id=result.external_message_id)
     return "sent"
+
+
+def _lease_key(message_id) -> str:
+    return f"causerie:send-lease:{message_id}"
+
+
+def outbound_send_lease(*, message_id, seconds: float = SEND_LEASE_SECONDS) -> None:
+    """Note that a send task for this reply is queued or running for the next ``seconds``."""
+    try:
+        cache.set(_lease_key(message_id), 1, timeout=max(1, int(seconds + 0.999)))
+    except Exception:
+        # The cache is down: without the lease the sweep may queue a second task, which
+        # finds the reply claimed or sent and does nothing.
+        logger.warning("could not note the send lease of %s", message_id)
+
+
+def outbound_send_queue(*, message_id) -> None:
+    """Queue the send task of a reply, with its lease."""
+    from crm.tasks import task_enqueue
+
+    from ..tasks import send_reply_task
+
+    outbound_send_lease(message_id=message_id)
+    task_enqueue(send_reply_task, message_id=str(message_id))
+
+
+def outbound_queued_sweep(*, now=None, limit: int = 1000) -> int:
+    """Queue again the replies still ``queued`` whose send task was lost; return how many."""
+    now = now or timezone.now()
+    waiting = list(
+        Message.objects.filter(
+            direction="outbound",
+            status="queued",
+            private=False,
+            created_at__lt=now - QUEUED_GRACE,
+        ).values_list("pk", flat=True)[:limit]
+    )
+    if not waiting:
+        return 0
+    held = cache.get_many([_lease_key(pk) for pk in waiting])
+    lost = [pk for pk in waiting if _lease_key(pk) not in held]
+    for message_id in lost:
+        outbound_send_queue(message_id=message_id)
+    if lost:
+        logger.warning("queued the send of %s replies again (their task was lost)", len(lost))
+    return len(lost)
 
 
 def outbound_stale_sweep(*, now=None) -> int:

@@ -193,3 +193,42 @@ def test_a_reply_held_back_by_the_accounts_limit_returns_in_the_next_window(
     assert retried["max_retries"] is None
     message.refresh_from_db()
     assert message.status == "queued"
+
+
+def _queued_reply(telegram, text: str) -> Message:
+    created, account, conversation = telegram
+    return Message.objects.create(
+        workspace=created.workspace,
+        conversation=conversation,
+        brand_account=account,
+        direction="outbound",
+        author_type="brand",
+        text=text,
+        status="queued",
+    )
+
+
+def test_a_reply_whose_send_task_was_lost_is_queued_again_once(telegram, emu):
+    message = _queued_reply(telegram, "still queued")
+    # Too recent: its task may still be on its way.
+    assert outbound.outbound_queued_sweep() == 0
+
+    # Its task was lost (killed worker, broker restarted empty): no lease is held.
+    later = timezone.now() + outbound.QUEUED_GRACE * 2
+    assert outbound.outbound_queued_sweep(now=later) == 1
+    message.refresh_from_db()
+    assert message.status == "sent"
+    sends = [r for r in emu.requests("telegram") if r["path"].endswith("/sendMessage")]
+    assert len(sends) == 1
+    # Sent: nothing left to sweep, and nothing is sent again.
+    assert outbound.outbound_queued_sweep(now=later) == 0
+
+
+def test_the_sweep_leaves_a_reply_whose_task_holds_its_lease(telegram, emu):
+    message = _queued_reply(telegram, "waiting out a rate limit")
+    # A retry waiting out the platform's rate limit holds the reply until it runs.
+    outbound.outbound_send_lease(message_id=message.pk, seconds=120)
+    later = timezone.now() + outbound.QUEUED_GRACE * 2
+    assert outbound.outbound_queued_sweep(now=later) == 0
+    message.refresh_from_db()
+    assert message.status == "queued"
