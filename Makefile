@@ -78,6 +78,12 @@ worker: install
 beat: install
 	DJANGO_SETTINGS_MODULE=config.settings.production $(BIN)/celery -A config beat -l info
 
+## Fault injection (tests/faults): its own PostgreSQL and Redis on free ports, real
+## processes, the long profile (a few thousand deliveries). CI runs the short one in `make test`.
+.PHONY: faults
+faults: install
+	CAUSERIE_FAULTS=long $(BIN)/python -m pytest tests/faults -p no:cacheprovider
+
 ## Benchmarks on PostgreSQL and Redis (README, "Benchmarks"): the database causerie_bench on
 ## BENCH_DATABASE_URL's server is recreated and BENCH_REDIS_URL's database is flushed.
 ## Both write BENCHMARKS.md and bench/results.json.
