@@ -84,6 +84,12 @@ beat: install
 faults: install
 	CAUSERIE_FAULTS=long $(BIN)/python -m pytest tests/faults -p no:cacheprovider
 
+## Soak (bench/soak.py): SOAK_SECONDS (default 1800) of mixed load on its own PostgreSQL and
+## Redis; writes bench/soak.json and BENCHMARKS.md's Soak section, fails on growth or errors.
+.PHONY: soak
+soak: install
+	$(BIN)/python -m bench.soak
+
 ## Benchmarks on PostgreSQL and Redis (README, "Benchmarks"): the database causerie_bench on
 ## BENCH_DATABASE_URL's server is recreated and BENCH_REDIS_URL's database is flushed.
 ## Both write BENCHMARKS.md and bench/results.json.
