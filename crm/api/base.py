@@ -9,6 +9,7 @@ import dataclasses
 import logging
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError, transaction
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,11 +24,17 @@ from ..services.idempotency import (
     idempotency_complete,
     idempotency_fingerprint,
 )
+from ..transactions import ATTEMPTS, is_deadlock
 from .errors import service_unavailable_response
 from .pagination import CursorPagination
 
 IDEMPOTENT_METHODS = ("POST",)
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 logger = logging.getLogger(__name__)
+
+
+class _DeadlockVictim(Exception):
+    """The request's transaction was aborted to break a deadlock: run it again."""
 
 
 class _IdempotentReplay(Exception):
@@ -49,22 +56,36 @@ class BaseApi(APIView):
     """An API endpoint: JSON, bearer or session auth, throttled, idempotent POSTs."""
 
     def dispatch(self, request, *args: Any, **kwargs: Any):
-        # A write with an Idempotency-Key runs in one transaction with its claim of the
-        # key: if the write fails (the database going away mid-request included), nothing
-        # of it stays, the claim neither, so the client's retry runs it afresh instead of
-        # meeting a key stuck "in progress"; if it commits, its answer commits with it. A
-        # retry racing the first request waits for it on the key's unique index.
-        if request.method in IDEMPOTENT_METHODS and request.headers.get("Idempotency-Key"):
+        if request.method not in WRITE_METHODS:
+            return super().dispatch(request, *args, **kwargs)
+        # A write runs in one transaction, with its claim of an Idempotency-Key if it has
+        # one: if it fails (the database going away mid-request included), nothing of it
+        # stays, the claim neither, so the client's retry runs it afresh instead of meeting
+        # a key stuck "in progress"; if it commits, its answer commits with it. A retry
+        # racing the first request waits for it on the key's unique index. Chosen as a
+        # deadlock's victim (crm.transactions), the whole request runs again, from a body
+        # kept in memory (not for multipart uploads, which run once).
+        retryable = not request.content_type.startswith("multipart/")
+        if retryable:
+            try:
+                request.body  # noqa: B018 - read once, so that a second attempt can parse it
+            except RequestDataTooBig:
+                retryable = False  # refused with 413 by the parser, in the one format
+        attempts = ATTEMPTS if retryable else 1
+        for attempt in range(1, attempts + 1):
             try:
                 with transaction.atomic():
+                    self._deadlock_retry = attempt < attempts
                     return super().dispatch(request, *args, **kwargs)
+            except _DeadlockVictim:
+                logger.warning("deadlock victim, running %s again (%s)", request.path, attempt)
             except (OperationalError, InterfaceError):
                 # The commit itself failed (the database went away as the request ended):
                 # the retry with the same key replays the answer if it committed after all,
                 # or runs the write if it did not.
                 logger.exception("commit failed")
-                return service_unavailable_response("The database is unavailable; retry shortly.")
-        return super().dispatch(request, *args, **kwargs)
+                break
+        return service_unavailable_response("The database is unavailable; retry shortly.")
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self._idempotency_record = None
@@ -96,6 +117,9 @@ class BaseApi(APIView):
         self._idempotency_record = claimed
 
     def handle_exception(self, exc: Exception) -> Response:
+        if getattr(self, "_deadlock_retry", False) and is_deadlock(exc):
+            # Leave the transaction (rolled back) for dispatch to run the request again.
+            raise _DeadlockVictim from exc
         if isinstance(exc, _IdempotentReplay):
             response = Response(exc.stored.body, status=exc.stored.status_code)
             response["Idempotent-Replayed"] = "true"
@@ -104,6 +128,9 @@ class BaseApi(APIView):
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code >= 500 and transaction.get_connection().in_atomic_block:
+            # A write that failed leaves nothing behind (see dispatch).
+            transaction.set_rollback(True)
         record = getattr(self, "_idempotency_record", None)
         if record is not None:
             self._idempotency_record = None

@@ -24,12 +24,12 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 from django.utils import timezone
 
 from contacts.models import Identity
 from conversations.models import Conversation, Message
 from conversations.services.messages import message_status_set
+from crm.transactions import atomic_retrying
 from crm.webhooks.ssrf import UnsafeUrl, target_resolve
 
 from ..adapters import (
@@ -227,21 +227,38 @@ def outbound_reply_build(message: Message) -> OutboundReply:
 
 def _claim(message_id) -> Message | None:
     """Move a queued reply to ``sending`` and commit, or None if it is not queued."""
-    with transaction.atomic():
-        message = (
-            Message.objects.select_for_update(of=("self",))
-            .select_related("conversation__brand_account", "parent")
-            .filter(pk=message_id)
-            .first()
-        )
-        if message is None or message.status != "queued" or message.private:
-            return None
-        message_status_set(message=message, status="sending")
-        return message
+    return atomic_retrying(lambda: _claim_in_transaction(message_id))
+
+
+def _claim_in_transaction(message_id) -> Message | None:
+    message = (
+        Message.objects.select_for_update(of=("self",))
+        .select_related("conversation__brand_account", "parent")
+        .filter(pk=message_id)
+        .first()
+    )
+    if message is None or message.status != "queued" or message.private:
+        return None
+    message_status_set(message=message, status="sending")
+    return message
 
 
 def _requeue(message_id) -> None:
     Message.objects.filter(pk=message_id, status="sending").update(status="queued")
+
+
+def _status_of(message_id) -> str:
+    current = Message.objects.filter(pk=message_id).values_list("status", flat=True).first()
+    return current or "missing"
+
+
+def _fail(message_id, error: dict) -> str:
+    """Fail a queued reply without calling the platform; its status after."""
+    message = _claim(message_id)
+    if message is None:
+        return _status_of(message_id)
+    message_status_set(message=message, status="failed", error=error)
+    return "failed"
 
 
 def outbound_send(*, message_id, client: httpx.Client | None = None) -> str:
@@ -250,28 +267,32 @@ def outbound_send(*, message_id, client: httpx.Client | None = None) -> str:
     Raises RetryLater when the platform asked to slow down or failed transiently; the
     message is back in ``queued`` then, and the caller retries.
     """
-    message = _claim(message_id)
-    if message is None:
-        current = Message.objects.filter(pk=message_id).values_list("status", flat=True).first()
-        return current or "missing"
+    message = (
+        Message.objects.select_related("conversation__brand_account", "parent")
+        .filter(pk=message_id)
+        .first()
+    )
+    if message is None or message.status != "queued" or message.private:
+        return _status_of(message_id)
     account = message.conversation.brand_account
     if account is None or account.status == "disabled":
-        message_status_set(
-            message=message,
-            status="failed",
-            error={"code": "brand_account_unavailable", "message": "The account is disconnected."},
+        return _fail(
+            message_id,
+            {"code": "brand_account_unavailable", "message": "The account is disconnected."},
         )
-        return "failed"
     wait = rate_limit_wait(account=account)
     if wait:
-        _requeue(message.pk)
         raise RetryLater(wait, "rate limit of the brand account", own_limit=True)
     problem = account_target_problem(account)
     if problem is not None:
-        message_status_set(
-            message=message, status="failed", error={"code": problem[0], "message": problem[1]}
-        )
-        return "failed"
+        return _fail(message_id, {"code": problem[0], "message": problem[1]})
+    reply = outbound_reply_build(message)
+    # Everything the call needs is read before the reply is marked ``sending``: from the
+    # claim to the platform's answer, only the call itself (or the process dying) can
+    # fail, so a database or Redis outage never leaves an unsent reply ``sending``.
+    message = _claim(message_id)
+    if message is None:
+        return _status_of(message_id)
     adapter = get_adapter(account.platform)
     try:
         result = adapter.send(
@@ -279,7 +300,7 @@ def outbound_send(*, message_id, client: httpx.Client | None = None) -> str:
             base_url=platform_base_url(account),
             credentials=account.credentials,
             account_external_id=account.external_id,
-            reply=outbound_reply_build(message),
+            reply=reply,
         )
     except RateLimited as exc:
         _requeue(message.pk)
@@ -298,7 +319,13 @@ def outbound_send(*, message_id, client: httpx.Client | None = None) -> str:
                 status="error", last_error=f"credentials refused: {exc.message or exc}"
             )
         return "failed"
-    message_status_set(message=message, status="sent", external_id=result.external_message_id)
+    # The platform has it: recording that must not be lost to a deadlock, or the reply
+    # would stay "sending" and be failed as an unknown outcome.
+    atomic_retrying(
+        lambda: message_status_set(
+            message=message, status="sent", external_id=result.external_message_id
+        )
+    )
     return "sent"
 
 
