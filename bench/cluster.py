@@ -400,6 +400,8 @@ class Cluster:
         self.redis.stop()
         with contextlib.suppress(RuntimeError):
             self.postgres.stop("fast")
+        # The logs stay (to explain a failure); the database files go.
+        shutil.rmtree(self.postgres.data, ignore_errors=True)
 
     def logs_tail(self, chars: int = 2000) -> str:
         """The end of every process's log, to explain a failure."""
