@@ -42,6 +42,7 @@ class Run:
     tokens: set[str] = field(default_factory=set)
     replies: dict[str, str] = field(default_factory=dict)
     interrupted: set[str] = field(default_factory=set)
+    restarted: list[str] = field(default_factory=list)
     phases: int = 0
 
     @property
@@ -70,8 +71,10 @@ class Run:
     def finish_phase(self, stream: str, sent: traffic.Traffic, agents: traffic.Agents) -> dict:
         """Wait for the stream and the work it caused; check the ledger; the phase's figures."""
         deadline = time.monotonic() + self.profile["settle"]
+        restarted = len(self.restarted)
         while not self.emulator.stream_status(stream)["done"]:
             assert time.monotonic() < deadline, self.emulator.stream_status(stream)
+            self.supervise()
             time.sleep(0.5)
         agents.finish()
         status = self.emulator.stream_status(stream)
@@ -93,13 +96,25 @@ class Run:
             "api_statuses": dict(agents.statuses),
             "replies": len(agents.replies),
             "interrupted_replies": len(stuck),
+            "exited_and_restarted": self.restarted[restarted:],
         }
+
+    def supervise(self) -> None:
+        """Start again a worker or beat that exited, as its supervisor (systemd, Kubernetes)
+        does in production. A Redis restart can make a Celery worker exit: kombu, restoring
+        the unacknowledged tasks of the broken connection, fails on it ("Unrecoverable
+        error: 'NoneType' object has no attribute 'hostname'", Celery 5.7)."""
+        for name, process in self.cluster.processes.items():
+            if name.startswith(("worker", "beat")) and not process.running:
+                process.start()
+                self.restarted.append(name)
 
     def settle(self, deadline: float) -> dict:
         """Wait until no event is pending and no reply queued; replies left ``sending``
         (a send cut by a killed worker: never retried, by design) are waited on 20 s."""
         sending_since = None
         while True:
+            self.supervise()
             try:
                 left = traffic.settled(self.db)
             except psycopg.OperationalError:
