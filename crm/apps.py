@@ -9,5 +9,8 @@ class CrmConfig(AppConfig):
         from .credential_cache import connect_signals
 
         connect_signals()
+        from .db import connect_signals as db_connect_signals
+
+        db_connect_signals()
         from . import realtime  # noqa: F401  (connects the event-log publisher)
         from .webhooks import dispatch, tasks  # noqa: F401  (the webhook dispatcher, its tasks)
