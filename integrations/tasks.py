@@ -29,8 +29,9 @@ def send_reply_task(self, *, message_id: str) -> str:
         return outbound_send(message_id=message_id)
     except RetryLater as exc:
         if exc.own_limit:
-            # Back in the next window, spread over it so that the replies held back do not
-            # all return at its first instant; a burst drains at the limit, not slower.
+            # Back when a slot is near enough to wait for, spread over a second so that the
+            # replies held back do not all return at one instant; a burst drains at the
+            # limit, not slower.
             countdown = exc.seconds + random.random()
             raise self.retry(countdown=countdown, exc=exc, max_retries=None) from exc
         # Honour the platform's own wait, growing with each retry for transient errors.

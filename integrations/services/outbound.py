@@ -16,9 +16,11 @@ the ones waiting out a platform's rate limit).
 
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import httpx
@@ -79,7 +81,7 @@ class RetryLater(Exception):
     """The send must be retried after ``seconds`` (rate limit or transient failure).
 
     ``own_limit``: held back by the account's own send limit, not refused by anyone; the
-    wait is exact (the next window) and waiting is never a failure.
+    wait is until its slot would be near enough to wait for, and waiting is never a failure.
     """
 
     seconds: float
@@ -147,26 +149,98 @@ def site_base_url(external_id: str, override: str = "") -> str:
     return override.rstrip("/") + urlsplit(external_id).path.rstrip("/")
 
 
-def rate_limit_wait(*, account: BrandAccount) -> float:
-    """Seconds to wait before the next send of this account (0: go), shared by all workers.
+# Sends of one account are spaced by (1 + SEND_SLACK) / L seconds: any L + 1 of them span
+# more than a second even when one reached the platform up to SEND_SLACK later than its
+# slot (a late wake-up, the request's own way out) and the next one on time.
+SEND_SLACK = 0.1
+# A worker waits in place for a slot at most this far away; a reply whose slot is further
+# is re-queued rather than holding a worker process idle.
+SEND_WAIT_BOUND = 1.0
+# A worker waking later than this after its slot takes a new one (the old stays a gap).
+SEND_LATE = SEND_SLACK / 2
 
-    A one-second window counter in the shared cache (Redis in production) keeps every
-    worker together under the platform's limit per account.
+# KEYS[1]: the account's next free slot in microseconds of the Redis clock, shared by
+# every worker on every host. ARGV: the spacing and the bound, in microseconds.
+# Returns {1, µs until the slot reserved} or {0, µs until a slot would be within bound}.
+_SLOT_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local free = tonumber(redis.call('GET', KEYS[1]) or '0')
+local slot = math.max(now, free)
+local bound = tonumber(ARGV[2])
+if slot - now > bound then
+  return {0, slot - now - bound}
+end
+local after = slot + tonumber(ARGV[1])
+local ttl = math.floor((after - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.0f', after), 'PX', ttl)
+return {1, slot - now}
+"""
+
+
+class _LocalSlots:
+    """The slot schedule of a process without Redis (the embedded, single-process mode)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free: dict[str, float] = {}
+
+    def reserve(self, key: str, spacing: float, bound: float) -> tuple[bool, float]:
+        with self._lock:
+            now = time.time()
+            slot = max(now, self._free.get(key, 0.0))
+            if slot - now > bound:
+                return False, slot - now - bound
+            self._free[key] = slot + spacing
+            return True, slot - now
+
+
+class _RedisSlots:
+    """The slot schedule in Redis, reserved atomically by a script on Redis's own clock."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._script = redis.Redis.from_url(url).register_script(_SLOT_SCRIPT)
+
+    def reserve(self, key: str, spacing: float, bound: float) -> tuple[bool, float]:
+        reserved, micros = self._script(
+            keys=[key], args=[round(spacing * 1_000_000), round(bound * 1_000_000)]
+        )
+        return bool(reserved), int(micros) / 1_000_000
+
+
+@lru_cache(maxsize=1)
+def _slots() -> _LocalSlots | _RedisSlots:
+    url = getattr(settings, "REDIS_URL", "")
+    return _RedisSlots(url) if url else _LocalSlots()
+
+
+def send_slot_wait(*, account: BrandAccount) -> float:
+    """Hold this send until the account's next send slot; seconds to re-queue it for
+    instead when that slot is further than ``SEND_WAIT_BOUND`` (0: send now).
+
+    With ``CAUSERIE_SEND_RATE_<PLATFORM>`` = L, each send reserves the slot
+    ``(1 + SEND_SLACK) / L`` seconds after the account's previous one, in Redis shared by
+    every worker: the platform never receives more than L sends within any one second,
+    however the sends fall across the workers' clock seconds.
     """
     limit = settings.CAUSERIE_SEND_RATE_LIMITS.get(account.platform)
     if not limit:
         return 0.0
-    window = int(time.time())
-    key = f"causerie:send-rate:{account.pk}:{window}"
-    cache.add(key, 0, timeout=2)
-    try:
-        used = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=2)
-        used = 1
-    if used <= limit:
-        return 0.0
-    return max(0.05, window + 1 - time.time())
+    key = f"causerie:send-slot:{account.pk}"
+    spacing = (1 + SEND_SLACK) / limit
+    for _ in range(3):
+        reserved, seconds = _slots().reserve(key, spacing, SEND_WAIT_BOUND)
+        if not reserved:
+            return max(0.05, seconds)
+        due = time.monotonic() + seconds
+        if seconds > 0:
+            time.sleep(seconds)
+        if time.monotonic() - due <= SEND_LATE:
+            return 0.0
+    # Woken late again and again (an overloaded host): try again shortly.
+    return 0.05
 
 
 def _recipient(conversation: Conversation, account: BrandAccount) -> str | None:
@@ -280,13 +354,15 @@ def outbound_send(*, message_id, client: httpx.Client | None = None) -> str:
             message_id,
             {"code": "brand_account_unavailable", "message": "The account is disconnected."},
         )
-    wait = rate_limit_wait(account=account)
-    if wait:
-        raise RetryLater(wait, "rate limit of the brand account", own_limit=True)
     problem = account_target_problem(account)
     if problem is not None:
         return _fail(message_id, {"code": problem[0], "message": problem[1]})
     reply = outbound_reply_build(message)
+    # Last before the claim and the call: from its slot to the platform, a send takes only
+    # the claim's short transaction and the request's own way out.
+    wait = send_slot_wait(account=account)
+    if wait:
+        raise RetryLater(wait, "rate limit of the brand account", own_limit=True)
     # Everything the call needs is read before the reply is marked ``sending``: from the
     # claim to the platform's answer, only the call itself (or the process dying) can
     # fail, so a database or Redis outage never leaves an unsent reply ``sending``.
