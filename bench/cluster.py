@@ -26,6 +26,8 @@ from pathlib import Path
 
 import httpx
 
+from integrations.emulator.client import emulator_api_environment
+
 from .servers import ROOT, command, free_port
 
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
@@ -308,11 +310,7 @@ class Cluster:
             "REDIS_URL": self.redis.url(0),
             "CELERY_BROKER_URL": self.redis.url(1),
             "CAUSERIE_PUBLIC_URL": f"http://127.0.0.1:{self.public_port}",
-            "CAUSERIE_GRAPH_API_URL": emulator,
-            "CAUSERIE_INSTAGRAM_API_URL": emulator,
-            "CAUSERIE_X_API_URL": emulator,
-            "CAUSERIE_TELEGRAM_API_URL": emulator,
-            "CAUSERIE_YOUTUBE_API_URL": emulator,
+            **emulator_api_environment(emulator),
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
             **extra,

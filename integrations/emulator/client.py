@@ -9,6 +9,13 @@ from typing import Any
 import httpx
 
 
+def emulator_api_environment(base_url: str) -> dict[str, str]:
+    """The environment that points a Causerie process's fixed platform API base URLs (the
+    Graph API, Instagram, X, Telegram, YouTube) at the emulator serving on ``base_url``."""
+    names = ("GRAPH", "INSTAGRAM", "X", "TELEGRAM", "YOUTUBE")
+    return {f"CAUSERIE_{name}_API_URL": base_url for name in names}
+
+
 class EmulatorError(RuntimeError):
     """The control API refused a request."""
 

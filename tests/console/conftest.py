@@ -21,7 +21,7 @@ from django.db import connection, connections
 from crm.actors import Actor
 from crm.models import Membership
 from crm.services.workspaces import member_add, workspace_create
-from integrations.emulator.client import EmulatorClient
+from integrations.emulator.client import EmulatorClient, emulator_api_environment
 from integrations.services.brand_accounts import brand_account_create
 from tests.asgi_server import AsgiServer, server_database_url
 from tests.integrations.conftest import emulator_server  # noqa: F401  (the emulator fixture)
@@ -89,11 +89,7 @@ def console_server(django_db_setup, django_db_blocker, emulator_server, tmp_path
             "DATABASE_URL": database_url,
             "REDIS_URL": settings.REDIS_URL,
             "CELERY_BROKER_URL": "",
-            "CAUSERIE_GRAPH_API_URL": emulator,
-            "CAUSERIE_INSTAGRAM_API_URL": emulator,
-            "CAUSERIE_X_API_URL": emulator,
-            "CAUSERIE_TELEGRAM_API_URL": emulator,
-            "CAUSERIE_YOUTUBE_API_URL": emulator,
+            **emulator_api_environment(emulator),
             "LOG_LEVEL": "WARNING",
         },
         log_dir=tmp_path_factory.mktemp("console-server"),
