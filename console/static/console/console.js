@@ -140,6 +140,7 @@
     messages: new Map(), // id -> message of the open conversation
     parent: null, // the message a reply answers (comment threads)
     missed: new Set(), // conversations changed while the console was offline
+    changing: new Map(), // action field -> PATCHes of it still in flight
     presence: new Map(), // conversation id -> Map(member id -> {state, expires})
     socket: null,
     lastSeq: null,
@@ -335,10 +336,15 @@
       c.subject,
       `since ${when(c.created_at)}`,
     ].filter(Boolean).join(" · ");
-    $("#a-assignee").value = c.assignee || "";
-    $("#a-status").value = c.status;
-    $("#a-priority").value = c.priority;
-    for (const box of $("#a-labels").querySelectorAll("input")) box.checked = c.labels.includes(box.value);
+    // A control whose change is still on its way shows what the agent chose: an older
+    // answer or event (another field's PATCH, say) must not undo the click meanwhile.
+    const settled = (field) => !state.changing.get(field);
+    if (settled("assignee")) $("#a-assignee").value = c.assignee || "";
+    if (settled("status")) $("#a-status").value = c.status;
+    if (settled("priority")) $("#a-priority").value = c.priority;
+    if (settled("labels")) {
+      for (const box of $("#a-labels").querySelectorAll("input")) box.checked = c.labels.includes(box.value);
+    }
     const windowNote = $("#reply-window");
     const w = c.reply_window || { open: true, reason: "" };
     const reason = (w.reason || "").replaceAll("_", " ");
@@ -498,12 +504,23 @@
   async function changeConversation(changes) {
     const error = $("#action-error");
     error.hidden = true;
+    const fields = Object.keys(changes);
+    for (const field of fields) state.changing.set(field, (state.changing.get(field) || 0) + 1);
+    let updated = null;
+    let failure = null;
     try {
-      upsertConversation(await api(inWorkspace(`conversations/${state.current.id}/`), { method: "PATCH", body: changes }));
-    } catch (failure) {
+      updated = await api(inWorkspace(`conversations/${state.current.id}/`), { method: "PATCH", body: changes });
+    } catch (caught) {
+      failure = caught;
+    } finally {
+      for (const field of fields) state.changing.set(field, state.changing.get(field) - 1);
+    }
+    if (failure) {
       error.textContent = failure.message;
       error.hidden = false;
       renderConversationHeader();
+    } else {
+      upsertConversation(updated);
     }
   }
 
