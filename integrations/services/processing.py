@@ -233,9 +233,9 @@ def inbound_events_process_batch(*, limit: int = BATCH_SIZE) -> int:
 def inbound_events_drain(*, budget_seconds: float = DRAIN_SECONDS) -> int:
     """Process batches until nothing is due or the time budget is spent; return the count."""
     started, total = time.monotonic(), 0
-    while time.monotonic() - started < budget_seconds:
-        done = inbound_events_process_batch()
+    while True:
+        # At least one batch, whatever the budget, so that every drain makes progress.
+        done = inbound_events_process_batch(limit=BATCH_SIZE)
         total += done
-        if done == 0:
-            break
-    return total
+        if done == 0 or time.monotonic() - started >= budget_seconds:
+            return total

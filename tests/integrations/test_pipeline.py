@@ -15,6 +15,7 @@ from integrations.models import InboundEvent
 from integrations.services import processing
 from integrations.services.brand_accounts import brand_account_create
 from integrations.services.processing import inbound_events_drain
+from integrations.tasks import process_inbound_events_task
 from tests.conftest import client_with
 
 from .conftest import load_fixture
@@ -200,6 +201,32 @@ def test_a_worker_dying_mid_batch_loses_and_doubles_nothing(emu, connect, monkey
     assert sorted(Message.objects.values_list("external_id", flat=True)) == ["m_0", "m_1", "m_2"]
     assert Conversation.objects.count() == 1
     assert InboundEvent.objects.filter(status="processed").count() == 3
+
+
+def test_a_drain_out_of_time_queues_the_next_one_so_no_event_waits_for_beat(
+    emu, connect, monkeypatch
+):
+    account, url = connect("facebook")
+    monkeypatch.setattr(processing, "inbound_events_drain", lambda **kwargs: 0)
+    for i in range(5):
+        dm = load_fixture("facebook", "dm_text")
+        dm["entry"][0]["messaging"][0]["message"]["mid"] = f"m_{i}"
+        emu.deliver("facebook", url, dm, account=account.external_id)
+    monkeypatch.undo()
+    assert InboundEvent.objects.filter(status="pending").count() == 5
+
+    # Each drain now has time for one batch of two events: five need three drains, and
+    # only the first is queued from outside.
+    drain = processing.inbound_events_drain
+    monkeypatch.setattr(processing, "DRAIN_SECONDS", 0.0)
+    monkeypatch.setattr(processing, "BATCH_SIZE", 2)
+    monkeypatch.setattr(
+        processing, "inbound_events_drain", lambda **kwargs: drain(budget_seconds=0.0)
+    )
+    process_inbound_events_task.delay()
+
+    assert InboundEvent.objects.filter(status="processed").count() == 5
+    assert Message.objects.count() == 5
 
 
 def test_a_reply_goes_out_and_its_status_follows_the_platforms_receipts(emu, connect, settings):
