@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -226,17 +227,15 @@ class WordPressAdapter(Adapter):
     ) -> PollResult:
         """One page of the comments changed since the watermark.
 
-        Cursor: ``{"modified_after", "page", "walk_started"}``; without a watermark the
-        first walk reads every comment.
+        Cursor: ``{"modified_after", "page", "walk_started", "total", "last_id"}``; without
+        a watermark the first walk reads every comment.
         """
         cursor = cursor or {}
         watermark = cursor.get("modified_after")
         filters = {"modified_after": watermark} if isinstance(watermark, str) else {}
-        items, page, pages, started = self._page(
-            client, base_url, credentials, filters, cursor.get("page"), cursor.get("walk_started")
-        )
-        if page < pages:
-            next_cursor = {"modified_after": watermark, "page": page + 1, "walk_started": started}
+        items, walk, started = self._walk_step(client, base_url, credentials, filters, cursor)
+        if walk is not None:
+            next_cursor = {"modified_after": watermark, **walk}
         else:
             began = datetime.fromisoformat(started.replace("Z", "+00:00"))
             next_cursor = {"modified_after": _stamp(began - WATERMARK_OVERLAP), "page": 1}
@@ -252,16 +251,52 @@ class WordPressAdapter(Adapter):
         cursor: dict[str, Any] | None,
         since: datetime | None,
     ) -> PollResult:
-        """One page of the comments published after ``since``; cursor ``{"page"}``."""
+        """One page of the comments published after ``since``; cursor as ``poll``'s walk."""
         filters = {"after": _stamp(since)} if since is not None else {}
-        items, page, pages, _ = self._page(
-            client, base_url, credentials, filters, (cursor or {}).get("page"), None
+        items, walk, _ = self._walk_step(client, base_url, credentials, filters, cursor or {})
+        return PollResult(raw_items=items, next_cursor=walk or {}, quota_used=1)
+
+    def _walk_step(
+        self,
+        client: httpx.Client,
+        base_url: str,
+        credentials: Mapping[str, Any],
+        filters: Mapping[str, str],
+        walk: Mapping[str, Any],
+    ) -> tuple[list[bytes], dict[str, Any] | None, str]:
+        """One page of a walk in id order: its new comments, the walk's state for the next
+        page (None once the walk has ended), and when the walk began.
+
+        A comment deleted for good during a walk moves every later comment one place
+        towards the start, some onto pages already read. When the listing's total
+        (``X-WP-Total``) has shrunk since the previous page, or the page is past the end,
+        this page is set aside and the walk steps back as many pages as comments went,
+        keeping only comments above the highest id already read.
+        """
+        page = walk.get("page")
+        page = page if isinstance(page, int) and page > 0 else 1
+        last_id = walk.get("last_id")
+        last_id = last_id if isinstance(last_id, int) else 0
+        comments, pages, total, started = self._page(
+            client, base_url, credentials, filters, page, walk.get("walk_started")
         )
-        return PollResult(
-            raw_items=items,
-            next_cursor={"page": page + 1} if page < pages else {},
-            quota_used=1,
-        )
+        previous_total = walk.get("total")
+        gone = 1 if comments is None else 0
+        if isinstance(previous_total, int) and total is not None:
+            gone = max(gone, previous_total - total)
+        if page > 1 and gone > 0:
+            state = {"page": max(1, page - math.ceil(gone / PER_PAGE)), "walk_started": started}
+            return [], {**state, "total": total, "last_id": last_id}, started
+        if comments is None:
+            return [], None, started
+        ids = [_comment_id(c) for c in comments]
+        fresh = [c for c, cid in zip(comments, ids, strict=True) if cid is None or cid > last_id]
+        last_id = max([last_id, *(cid for cid in ids if cid is not None)])
+        items = [json.dumps(c, ensure_ascii=False).encode("utf-8") for c in fresh]
+        if page >= pages:
+            return items, None, started
+        state = {"page": page + 1, "walk_started": started, "total": total, "last_id": last_id}
+        return items, state, started
 
     def _page(
         self,
@@ -269,11 +304,11 @@ class WordPressAdapter(Adapter):
         base_url: str,
         credentials: Mapping[str, Any],
         filters: Mapping[str, str],
-        page: Any,
+        page: int,
         started: Any,
-    ) -> tuple[list[bytes], int, int, str]:
-        """Read one page: its items, its number, the page count, and the walk's start."""
-        page = page if isinstance(page, int) and page > 0 else 1
+    ) -> tuple[list[dict[str, Any]] | None, int, int | None, str]:
+        """Read one page: its comments (None past the end), the page count, the total, and
+        the walk's start."""
         params = {
             **filters,
             "context": "edit",
@@ -295,20 +330,28 @@ class WordPressAdapter(Adapter):
         if response.status_code == 400 and (
             opt_str(_http.json_body(response), "code") == "rest_comment_invalid_page_number"
         ):
-            # Comments vanished during the walk: the page is past the end now.
-            return [], page, page, started
+            return None, page, None, started
         _raise_for_wordpress_error(response)
         try:
             listed = response.json()
         except ValueError:
             raise TransientError("not_json", "the comments answer is not JSON") from None
         comments = [as_dict(c, "comment") for c in listed] if isinstance(listed, list) else []
-        try:
-            pages = int(response.headers.get("x-wp-totalpages", "1"))
-        except ValueError:
-            pages = 1
-        items = [json.dumps(c, ensure_ascii=False).encode("utf-8") for c in comments]
-        return items, page, max(pages, 1), started
+        pages, total = (_header_int(response, name) for name in ("x-wp-totalpages", "x-wp-total"))
+        return comments, max(pages or 1, 1), total, started
+
+
+def _header_int(response: httpx.Response, name: str) -> int | None:
+    try:
+        return int(response.headers[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def _comment_id(comment: Mapping[str, Any]) -> int | None:
+    # A comment without a numeric id is passed on as it is, for parse to reject.
+    value = comment.get("id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _auth(credentials: Mapping[str, Any]) -> httpx.BasicAuth:

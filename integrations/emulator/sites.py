@@ -9,7 +9,8 @@ account is found by its credentials, not by the host.
   replies stand. Discourse refuses posts under 20 characters, and so does this.
 * WordPress: ``GET …/wp-json/wp/v2/comments`` (HTTP Basic with an application password)
   pages with ``page``/``per_page`` and ``X-WP-Total``/``X-WP-TotalPages``, filters by
-  ``after``, ``modified_after``, ``status``, ``post``; ``POST`` adds the brand's comment.
+  ``after``, ``modified_after``, ``status``, ``post``; ``POST`` adds the brand's comment;
+  ``DELETE …/comments/<id>`` trashes a comment, or deletes it for good with ``force=true``.
   Comments are queued with ``queue_wordpress_comments``: an item whose id is known is
   merged into the stored comment, which is how a test edits or moderates one.
 """
@@ -29,7 +30,7 @@ from .wire import Request, Response
 
 Handled = tuple[str, str | None, Response]
 _POSTS_PATH = re.compile(r"(?:/.*)?/posts\.json")
-_COMMENTS_PATH = re.compile(r"(?:/.*)?/wp-json/wp/v2/comments/?")
+_COMMENTS_PATH = re.compile(r"(?:/.*)?/wp-json/wp/v2/comments(?:/(?P<comment_id>\d+))?/?")
 DISCOURSE_MIN_POST_LENGTH = 20
 WORDPRESS_BRAND_USER_ID = 1
 _WP_STATUSES = {"approve": "approved", "approved": "approved", "hold": "hold"}
@@ -255,7 +256,8 @@ def _wp_render(comment: dict[str, Any], edit: bool) -> dict[str, Any]:
 
 def wordpress(state: EmulatorState, req: Request) -> Handled | None:
     """``GET``/``POST …/wp-json/wp/v2/comments``; None for any other path."""
-    if not _COMMENTS_PATH.fullmatch(req.path):
+    matched = _COMMENTS_PATH.fullmatch(req.path)
+    if matched is None:
         return None
     account = _wp_account(state, req)
     if account is None:
@@ -267,6 +269,10 @@ def wordpress(state: EmulatorState, req: Request) -> Handled | None:
     if fault is not None:
         return "wordpress", site, _wp_fault(fault)
     with state.lock:
+        if matched["comment_id"] is not None:
+            if req.method == "DELETE":
+                return "wordpress", site, _wp_delete(state, site, int(matched["comment_id"]), req)
+            return "wordpress", site, _wp_error(405, "rest_no_route", "No route was found.")
         if req.method == "GET":
             return "wordpress", site, _wp_list(state, site, req.query)
         if req.method == "POST":
@@ -320,6 +326,21 @@ def _wp_list(state: EmulatorState, site: str, query: dict[str, str]) -> Response
         [_wp_render(c, edit) for c in chunk],
         {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)},
     )
+
+
+def _wp_delete(state: EmulatorState, site: str, comment_id: int, req: Request) -> Response:
+    """Trash a comment (a moderation change, seen by ``modified_after``), or with
+    ``force=true`` remove it from every listing, as WordPress's permanent delete does."""
+    stored = state.wordpress_comments.get(site, {})
+    comment = stored.get(comment_id)
+    if comment is None:
+        return _wp_error(404, "rest_comment_invalid_id", "Invalid comment ID.")
+    if req.query.get("force") in ("true", "1"):
+        del stored[comment_id]
+        return Response(200, {"deleted": True, "previous": _wp_render(comment, True)})
+    comment["status"] = "trash"
+    comment["_modified"] = time.time()
+    return Response(200, _wp_render(comment, True))
 
 
 def _comment_time(comment: dict[str, Any], key: str) -> float:

@@ -3,6 +3,7 @@ API over real HTTP; replies go out as comments; moderation states follow the sit
 
 from datetime import timedelta
 
+import httpx
 import pytest
 from django.utils import timezone
 
@@ -74,7 +75,7 @@ def poll_all(account) -> int:
     """Poll until a walk is complete, then process what was stored."""
     stored = brand_account_poll(account_id=account.pk)
     account.refresh_from_db()
-    while account.poll_cursor.get("page", 1) > 1:
+    while account.poll_cursor.get("walk_started"):
         stored += brand_account_poll(account_id=account.pk)
         account.refresh_from_db()
     drain()
@@ -295,3 +296,52 @@ def test_a_blog_at_an_internal_address_is_never_polled(blog, emu, settings):
     assert account.status == "error"
     assert account.last_error.startswith("unsafe_site_url")
     assert not emu.requests("wordpress")
+
+
+def test_a_comment_deleted_for_good_mid_walk_does_not_hide_the_next_ones(blog, emu, creds):
+    _, account = blog
+    emu.queue_wordpress_comments(SITE, [comment(n, f"Comment {n}") for n in range(1, 251)])
+    assert brand_account_poll(account_id=account.pk) == 100  # page 1: comments 1-100
+
+    # The site's owner deletes comment 5 for good: 101 moves onto page 1, already read.
+    username, password = (creds["wordpress"][1][k] for k in ("username", "application_password"))
+    deleted = httpx.delete(
+        f"{emu.base_url}/wp-json/wp/v2/comments/5",
+        params={"force": "true"},
+        auth=(username, password),
+    )
+    assert deleted.json()["deleted"] is True
+
+    account.refresh_from_db()
+    while account.poll_cursor.get("walk_started"):
+        brand_account_poll(account_id=account.pk)
+        account.refresh_from_db()
+    drain()
+
+    assert sorted(int(i) for i in Message.objects.values_list("external_id", flat=True)) == list(
+        range(1, 251)
+    )
+    # Read once each: the pages read again after the delete passed on only the unread ones.
+    assert InboundEvent.objects.count() == 250
+
+
+def test_comments_deleted_past_the_page_in_reach_send_the_walk_back(blog, emu, creds):
+    _, account = blog
+    emu.queue_wordpress_comments(SITE, [comment(n, f"Comment {n}") for n in range(1, 251)])
+    brand_account_poll(account_id=account.pk)
+    brand_account_poll(account_id=account.pk)  # pages 1 and 2: comments 1-200
+
+    # Sixty comments go for good: page 3 no longer exists, 201-250 are on page 2 now.
+    auth = tuple(creds["wordpress"][1][k] for k in ("username", "application_password"))
+    for comment_id in range(1, 61):
+        url = f"{emu.base_url}/wp-json/wp/v2/comments/{comment_id}"
+        assert httpx.delete(url, params={"force": "true"}, auth=auth).status_code == 200
+
+    account.refresh_from_db()
+    while account.poll_cursor.get("walk_started"):
+        brand_account_poll(account_id=account.pk)
+        account.refresh_from_db()
+    drain()
+
+    assert Message.objects.count() == 250
+    assert InboundEvent.objects.count() == 250
