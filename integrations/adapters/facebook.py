@@ -22,7 +22,6 @@ from ._payload import (
     from_epoch,
     load_object,
     opt_dict,
-    opt_int,
     opt_list,
     opt_str,
     req_str,
@@ -39,7 +38,6 @@ from .base import (
     NormalizedEvent,
     Origin,
     OutboundReply,
-    PayloadError,
     PolicyError,
     PollResult,
     SendResult,
@@ -47,17 +45,6 @@ from .base import (
 
 API_VERSION = meta.GRAPH_VERSION
 
-_ATTACHMENT_KINDS = {
-    "image": AttachmentKind.IMAGE,
-    "video": AttachmentKind.VIDEO,
-    "audio": AttachmentKind.AUDIO,
-    "file": AttachmentKind.FILE,
-    "sticker": AttachmentKind.STICKER,
-    "location": AttachmentKind.LOCATION,
-    "story": AttachmentKind.STORY,
-    "story_mention": AttachmentKind.STORY,
-    "ig_story": AttachmentKind.STORY,
-}
 _FEED_VERBS = {
     "add": EventType.MESSAGE_CREATED,
     "edited": EventType.MESSAGE_EDITED,
@@ -77,96 +64,26 @@ _FEED_FIELDS = (
 _PHOTO_ATTACHMENTS = frozenset({"photo", "sticker", "animated_image_share", "animated_image"})
 
 
-def messaging_attachments(message: Mapping[str, Any], where: str) -> tuple[Attachment, ...]:
-    """Attachments of a Messenger/Instagram ``message`` (``type`` + ``payload.url``)."""
-    found: list[Attachment] = []
-    for index, raw in enumerate(opt_list(message, "attachments", where)):
-        item = as_dict(raw, f"{where}.attachments[{index}]")
-        payload = opt_dict(item, "payload", f"{where}.attachments[{index}]") or {}
-        kind_name = opt_str(item, "type") or "file"
-        # Stickers arrive as ``image`` with a sticker id until the platform switches over.
-        if payload.get("sticker_id") is not None:
-            kind_name = "sticker"
-        kind = _ATTACHMENT_KINDS.get(kind_name, AttachmentKind.SHARE)
-        url = opt_str(payload, "url")
-        coordinates = payload.get("coordinates")
-        if kind == AttachmentKind.LOCATION and isinstance(coordinates, dict):
-            lat, lon = coordinates.get("lat"), coordinates.get("long")
-            url = url or f"geo:{lat},{lon}"
-        found.append(
-            Attachment(
-                kind=kind,
-                url=url,
-                platform_media_id=opt_str(payload, "attachment_id") or opt_str(payload, "id"),
-                caption=opt_str(payload, "title"),
-            )
-        )
-    return tuple(found)
+def _millis(value: Any, where: str) -> datetime:
+    return from_epoch(value, millis=True, where=where)
 
 
 def _messaging_event(item: dict[str, Any], *, page_id: str, where: str) -> NormalizedEvent | None:
-    sender_id = opt_str(opt_dict(item, "sender", where), "id")
-    recipient_id = opt_str(opt_dict(item, "recipient", where), "id")
-    if not sender_id or not recipient_id:
-        raise PayloadError(f"{where}: sender.id and recipient.id are required")
-    from_page = sender_id == page_id
-    psid = recipient_id if from_page else sender_id
-    common: dict[str, Any] = {
-        "channel": Channel.MESSENGER,
-        "account_external_id": page_id,
-        "conversation_kind": ConversationKind.DIRECT,
-        "thread_key": f"{page_id}:{psid}",
-        "author_external_id": sender_id,
-        "direction": Direction.OUTBOUND if from_page else Direction.INBOUND,
-        "origin": Origin.BRAND_VIA_NATIVE_APP if from_page else Origin.CUSTOMER,
-    }
+    common, psid = meta.messaging_common(
+        item, account_id=page_id, channel=Channel.MESSENGER, where=where
+    )
+    event = meta.messaging_event(
+        item,
+        common,
+        prefix=f"msgr:{page_id}",
+        epoch=_millis,
+        parent_of=lambda message: opt_str(opt_dict(message, "reply_to", where), "mid"),
+        echo_client_ref=True,
+        where=where,
+    )
+    if event is not None:
+        return event
     timestamp = item.get("timestamp")
-
-    if "message" in item:
-        message = as_dict(item["message"], f"{where}.message")
-        mid = req_str(message, "mid", f"{where}.message")
-        created = from_epoch(timestamp, millis=True, where=f"{where}.timestamp")
-        if message.get("is_deleted") is True:
-            return NormalizedEvent(
-                **common,
-                event_type=EventType.MESSAGE_DELETED,
-                external_message_id=mid,
-                idempotency_key=f"msgr:{page_id}:{mid}:deleted",
-                platform_created_at=created,
-                platform_ts_raw=str(timestamp),
-            )
-        is_echo = message.get("is_echo") is True
-        if is_echo:
-            common["direction"] = Direction.OUTBOUND
-            common["origin"] = Origin.BRAND_VIA_NATIVE_APP
-        return NormalizedEvent(
-            **common,
-            event_type=EventType.MESSAGE_CREATED,
-            external_message_id=mid,
-            parent_external_id=opt_str(opt_dict(message, "reply_to", where), "mid"),
-            text=opt_str(message, "text"),
-            attachments=messaging_attachments(message, f"{where}.message"),
-            client_ref=opt_str(message, "metadata") if is_echo else None,
-            idempotency_key=f"msgr:{page_id}:{mid}",
-            platform_created_at=created,
-            platform_ts_raw=str(timestamp),
-        )
-    if "message_edit" in item:
-        edit = as_dict(item["message_edit"], f"{where}.message_edit")
-        mid = req_str(edit, "mid", f"{where}.message_edit")
-        num_edit = opt_int(edit, "num_edit") or 0
-        return NormalizedEvent(
-            **common,
-            event_type=EventType.MESSAGE_EDITED,
-            external_message_id=mid,
-            text=opt_str(edit, "text"),
-            edit_seq=num_edit,
-            idempotency_key=f"msgr:{page_id}:{mid}:edit:{num_edit}",
-            platform_created_at=from_epoch(timestamp, millis=True, where=f"{where}.timestamp"),
-            platform_ts_raw=str(timestamp),
-        )
-    if "reaction" in item:
-        return reaction_event(item, common, prefix=f"msgr:{page_id}", where=where)
     if "delivery" in item or "read" in item:
         kind = "delivery" if "delivery" in item else "read"
         receipt = as_dict(item[kind], f"{where}.{kind}")
@@ -191,27 +108,6 @@ def _messaging_event(item: dict[str, Any], *, page_id: str, where: str) -> Norma
             platform_ts_raw=str(timestamp if timestamp is not None else watermark_raw),
         )
     return None
-
-
-def reaction_event(
-    item: dict[str, Any], common: dict[str, Any], *, prefix: str, where: str
-) -> NormalizedEvent:
-    """A Messenger/Instagram ``message_reactions`` item (``react`` / ``unreact``)."""
-    reaction = as_dict(item["reaction"], f"{where}.reaction")
-    mid = req_str(reaction, "mid", f"{where}.reaction")
-    action = opt_str(reaction, "action") or "react"
-    name = opt_str(reaction, "reaction") or ""
-    timestamp = item.get("timestamp")
-    sender = common["author_external_id"]
-    return NormalizedEvent(
-        **common,
-        event_type=EventType.REACTION_REMOVED if action == "unreact" else EventType.REACTION_ADDED,
-        external_message_id=mid,
-        reaction=opt_str(reaction, "emoji") or name or None,
-        idempotency_key=f"{prefix}:{mid}:react:{sender}:{action}:{name}:{timestamp}",
-        platform_created_at=from_epoch(timestamp, millis=True, where=f"{where}.timestamp"),
-        platform_ts_raw=str(timestamp),
-    )
 
 
 def _feed_event(
@@ -386,33 +282,20 @@ class FacebookAdapter(meta.MetaAdapter):
         active first) stops at the first conversation last active before it.
         """
         token = _http.require(credentials, "page_access_token")
-        cursor = cursor or {}
-        phase = cursor.get("phase") or "feed"
-        after = cursor.get("after") if isinstance(cursor.get("after"), str) else None
-        if phase == "conversations":
-            items, next_after, calls = meta.conversations_history(
-                client,
-                base_url=base_url,
-                token=token,
-                account_id=account_external_id,
-                platform="messenger",
-                envelope="page",
-                after=after,
-                since=since,
-            )
-            next_cursor = {"phase": "conversations", "after": next_after} if next_after else {}
-            return PollResult(raw_items=items, next_cursor=next_cursor, quota_used=calls)
-        if phase != "feed":
-            raise PayloadError(f"unknown history phase {phase!r}")
-        items, next_after, calls = self._feed_page(
-            client, base_url, token, account_external_id, after, since
+        return meta.history_then_conversations(
+            client,
+            base_url=base_url,
+            token=token,
+            account_id=account_external_id,
+            cursor=cursor,
+            since=since,
+            first_phase="feed",
+            first_page=lambda after: self._feed_page(
+                client, base_url, token, account_external_id, after, since
+            ),
+            platform="messenger",
+            envelope="page",
         )
-        next_cursor: dict[str, Any] = (
-            {"phase": "feed", "after": next_after}
-            if next_after
-            else {"phase": "conversations", "after": None}
-        )
-        return PollResult(raw_items=items, next_cursor=next_cursor, quota_used=calls)
 
     @staticmethod
     def _feed_page(
@@ -423,16 +306,13 @@ class FacebookAdapter(meta.MetaAdapter):
         after: str | None,
         since: datetime | None,
     ) -> tuple[list[bytes], str | None, int]:
-        page = meta.get(
+        page = meta.history_page(
             client,
             _http.join(base_url, f"/{API_VERSION}/{page_id}/feed"),
             token=token,
-            params={
-                "fields": _FEED_FIELDS,
-                "limit": str(meta.HISTORY_PAGE_SIZE),
-                **meta.since_param(since),
-                **({"after": after} if after else {}),
-            },
+            fields=_FEED_FIELDS,
+            after=after,
+            since=since,
         )
         calls = 1
         items: list[bytes] = []

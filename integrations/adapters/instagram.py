@@ -25,7 +25,6 @@ from ._payload import (
     from_iso,
     load_object,
     opt_dict,
-    opt_int,
     opt_list,
     opt_str,
     req_str,
@@ -44,7 +43,7 @@ from .base import (
     PollResult,
     SendResult,
 )
-from .facebook import messaging_attachments, reaction_event, send_api_messages
+from .facebook import send_api_messages
 
 API_VERSION = meta.GRAPH_VERSION
 _COMMENT_FIELDS = frozenset({"comments", "live_comments"})
@@ -103,68 +102,28 @@ def _epoch(value: Any, where: str) -> datetime:
     return from_epoch(value, millis=millis, where=where)
 
 
+def _dm_parent(message: dict[str, Any], where: str) -> str | None:
+    # A reply to a story points at the story instead of a message.
+    reply_to = opt_dict(message, "reply_to", f"{where}.message") or {}
+    story = opt_dict(reply_to, "story", f"{where}.message.reply_to")
+    return opt_str(reply_to, "mid") or opt_str(story, "id")
+
+
 def _dm_event(item: dict[str, Any], *, ig_id: str, where: str) -> NormalizedEvent | None:
-    sender_id = opt_str(opt_dict(item, "sender", where), "id")
-    recipient_id = opt_str(opt_dict(item, "recipient", where), "id")
-    if not sender_id or not recipient_id:
-        raise PayloadError(f"{where}: sender.id and recipient.id are required")
-    from_brand = sender_id == ig_id
-    igsid = recipient_id if from_brand else sender_id
+    common, _ = meta.messaging_common(item, account_id=ig_id, channel=Channel.IG_DM, where=where)
+    event = meta.messaging_event(
+        item,
+        common,
+        prefix=f"igdm:{ig_id}",
+        epoch=_epoch,
+        parent_of=lambda message: _dm_parent(message, where),
+        echo_client_ref=False,
+        where=where,
+    )
+    if event is not None:
+        return event
     timestamp = item.get("timestamp")
-    common: dict[str, Any] = {
-        "channel": Channel.IG_DM,
-        "account_external_id": ig_id,
-        "conversation_kind": ConversationKind.DIRECT,
-        "thread_key": f"{ig_id}:{igsid}",
-        "author_external_id": sender_id,
-        "direction": Direction.OUTBOUND if from_brand else Direction.INBOUND,
-        "origin": Origin.BRAND_VIA_NATIVE_APP if from_brand else Origin.CUSTOMER,
-    }
-    if "message" in item:
-        message = as_dict(item["message"], f"{where}.message")
-        mid = req_str(message, "mid", f"{where}.message")
-        created = _epoch(timestamp, f"{where}.timestamp")
-        if message.get("is_deleted") is True:
-            return NormalizedEvent(
-                **common,
-                event_type=EventType.MESSAGE_DELETED,
-                external_message_id=mid,
-                idempotency_key=f"igdm:{ig_id}:{mid}:deleted",
-                platform_created_at=created,
-                platform_ts_raw=str(timestamp),
-            )
-        if message.get("is_echo") is True:
-            common["direction"] = Direction.OUTBOUND
-            common["origin"] = Origin.BRAND_VIA_NATIVE_APP
-        reply_to = opt_dict(message, "reply_to", f"{where}.message") or {}
-        story = opt_dict(reply_to, "story", f"{where}.message.reply_to")
-        return NormalizedEvent(
-            **common,
-            event_type=EventType.MESSAGE_CREATED,
-            external_message_id=mid,
-            parent_external_id=opt_str(reply_to, "mid") or opt_str(story, "id"),
-            text=opt_str(message, "text"),
-            attachments=messaging_attachments(message, f"{where}.message"),
-            idempotency_key=f"igdm:{ig_id}:{mid}",
-            platform_created_at=created,
-            platform_ts_raw=str(timestamp),
-        )
-    if "message_edit" in item:
-        edit = as_dict(item["message_edit"], f"{where}.message_edit")
-        mid = req_str(edit, "mid", f"{where}.message_edit")
-        num_edit = opt_int(edit, "num_edit") or 0
-        return NormalizedEvent(
-            **common,
-            event_type=EventType.MESSAGE_EDITED,
-            external_message_id=mid,
-            text=opt_str(edit, "text"),
-            edit_seq=num_edit,
-            idempotency_key=f"igdm:{ig_id}:{mid}:edit:{num_edit}",
-            platform_created_at=_epoch(timestamp, f"{where}.timestamp"),
-            platform_ts_raw=str(timestamp),
-        )
-    if "reaction" in item:
-        return reaction_event(item, common, prefix=f"igdm:{ig_id}", where=where)
+    sender_id = common["author_external_id"]
     if "read" in item:
         read = as_dict(item["read"], f"{where}.read")
         mid = req_str(read, "mid", f"{where}.read")
@@ -357,52 +316,49 @@ class InstagramAdapter(meta.MetaAdapter):
         the media list and applied to every comment and DM, as for Facebook.
         """
         token = _http.require(credentials, "access_token")
-        cursor = cursor or {}
-        phase = cursor.get("phase") or "media"
-        after = cursor.get("after") if isinstance(cursor.get("after"), str) else None
-        if phase == "conversations":
-            items, next_after, calls = meta.conversations_history(
-                client,
-                base_url=base_url,
-                token=token,
-                account_id=account_external_id,
-                platform="instagram",
-                envelope="instagram",
-                after=after,
-                since=since,
-            )
-            next_cursor = {"phase": "conversations", "after": next_after} if next_after else {}
-            return PollResult(raw_items=items, next_cursor=next_cursor, quota_used=calls)
-        if phase != "media":
-            raise PayloadError(f"unknown history phase {phase!r}")
-        page = meta.get(
+        return meta.history_then_conversations(
             client,
-            _http.join(base_url, f"/{API_VERSION}/{account_external_id}/media"),
+            base_url=base_url,
             token=token,
-            params={
-                "fields": _MEDIA_FIELDS,
-                "limit": str(meta.HISTORY_PAGE_SIZE),
-                **meta.since_param(since),
-                **({"after": after} if after else {}),
-            },
+            account_id=account_external_id,
+            cursor=cursor,
+            since=since,
+            first_phase="media",
+            first_page=lambda after: self._media_page(
+                client, base_url, token, account_external_id, after, since
+            ),
+            platform="instagram",
+            envelope="instagram",
+        )
+
+    @classmethod
+    def _media_page(
+        cls,
+        client: httpx.Client,
+        base_url: str,
+        token: str,
+        ig_id: str,
+        after: str | None,
+        since: datetime | None,
+    ) -> tuple[list[bytes], str | None, int]:
+        """One page of media with every comment and reply: bodies, next cursor, calls."""
+        page = meta.history_page(
+            client,
+            _http.join(base_url, f"/{API_VERSION}/{ig_id}/media"),
+            token=token,
+            fields=_MEDIA_FIELDS,
+            after=after,
+            since=since,
         )
         calls = 1
         items: list[bytes] = []
         for media in meta.page_data(page, "media"):
             if not opt_str(media, "id"):
                 continue
-            found, used = self._media_comments(
-                client, base_url, token, account_external_id, media, since
-            )
+            found, used = cls._media_comments(client, base_url, token, ig_id, media, since)
             calls += used
             items += [meta.raw_item(body) for _, body in sorted(found, key=lambda p: p[0])]
-        next_after = meta.next_after(page)
-        next_cursor: dict[str, Any] = (
-            {"phase": "media", "after": next_after}
-            if next_after
-            else {"phase": "conversations", "after": None}
-        )
-        return PollResult(raw_items=items, next_cursor=next_cursor, quota_used=calls)
+        return items, meta.next_after(page), calls
 
     @staticmethod
     def _media_comments(

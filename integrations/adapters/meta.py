@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -32,15 +32,25 @@ from ._payload import (
     hmac_sha256,
     newest_epoch,
     opt_dict,
+    opt_int,
     opt_list,
     opt_str,
+    req_str,
 )
 from .base import (
     Adapter,
+    Attachment,
+    AttachmentKind,
     AuthError,
+    ConversationKind,
+    Direction,
+    EventType,
     HandshakeResponse,
+    NormalizedEvent,
+    Origin,
     PayloadError,
     PolicyError,
+    PollResult,
     RateLimited,
     TransientError,
 )
@@ -225,6 +235,23 @@ def next_after(page: Mapping[str, Any] | None) -> str | None:
     cursors = paging.get("cursors") if isinstance(paging.get("cursors"), dict) else {}
     after = cursors.get("after")
     return after if isinstance(after, str) and after else None
+
+
+def history_page(
+    client: httpx.Client,
+    url: str,
+    *,
+    token: str,
+    fields: str,
+    after: str | None,
+    since: datetime | None,
+) -> dict[str, Any]:
+    """One page of a Graph edge listed for a backfill: ``HISTORY_PAGE_SIZE`` items from the
+    ``after`` cursor, none older than ``since``."""
+    params = {"fields": fields, "limit": str(HISTORY_PAGE_SIZE), **since_param(since)}
+    if after:
+        params["after"] = after
+    return get(client, url, token=token, params=params)
 
 
 def since_param(since: datetime | None) -> dict[str, str]:
@@ -414,3 +441,205 @@ class MetaAdapter(Adapter):
         if not isinstance(entries, list):
             return None
         return newest_epoch(entry.get("time") for entry in entries if isinstance(entry, dict))
+
+
+# Messenger Platform ``messaging[]`` items, as Messenger and Instagram DMs both send them.
+
+_MESSAGING_ATTACHMENT_KINDS = {
+    "image": AttachmentKind.IMAGE,
+    "video": AttachmentKind.VIDEO,
+    "audio": AttachmentKind.AUDIO,
+    "file": AttachmentKind.FILE,
+    "sticker": AttachmentKind.STICKER,
+    "location": AttachmentKind.LOCATION,
+    "story": AttachmentKind.STORY,
+    "story_mention": AttachmentKind.STORY,
+    "ig_story": AttachmentKind.STORY,
+}
+
+
+def messaging_common(
+    item: Mapping[str, Any], *, account_id: str, channel: str, where: str
+) -> tuple[dict[str, Any], str]:
+    """What every event of one ``messaging[]`` item shares (thread, author, direction),
+    and the customer's scoped id (PSID, IGSID), whichever side sent it."""
+    sender_id = opt_str(opt_dict(item, "sender", where), "id")
+    recipient_id = opt_str(opt_dict(item, "recipient", where), "id")
+    if not sender_id or not recipient_id:
+        raise PayloadError(f"{where}: sender.id and recipient.id are required")
+    from_brand = sender_id == account_id
+    customer_id = recipient_id if from_brand else sender_id
+    common: dict[str, Any] = {
+        "channel": channel,
+        "account_external_id": account_id,
+        "conversation_kind": ConversationKind.DIRECT,
+        "thread_key": f"{account_id}:{customer_id}",
+        "author_external_id": sender_id,
+        "direction": Direction.OUTBOUND if from_brand else Direction.INBOUND,
+        "origin": Origin.BRAND_VIA_NATIVE_APP if from_brand else Origin.CUSTOMER,
+    }
+    return common, customer_id
+
+
+def messaging_event(
+    item: Mapping[str, Any],
+    common: dict[str, Any],
+    *,
+    prefix: str,
+    epoch: Callable[[Any, str], datetime],
+    parent_of: Callable[[dict[str, Any]], str | None],
+    echo_client_ref: bool,
+    where: str,
+) -> NormalizedEvent | None:
+    """The ``message`` (new, deleted, echoed), ``message_edit`` or ``reaction`` of one
+    ``messaging[]`` item; None for anything else (receipts differ per platform).
+
+    ``prefix`` starts every idempotency key, ``epoch`` reads the item's timestamp,
+    ``parent_of`` finds what a message replies to, and ``echo_client_ref`` keeps an
+    echo's ``metadata`` (the reference Causerie sent it with) as its client reference.
+    """
+    timestamp = item.get("timestamp")
+    if "message" in item:
+        message = as_dict(item["message"], f"{where}.message")
+        mid = req_str(message, "mid", f"{where}.message")
+        created = epoch(timestamp, f"{where}.timestamp")
+        if message.get("is_deleted") is True:
+            return NormalizedEvent(
+                **common,
+                event_type=EventType.MESSAGE_DELETED,
+                external_message_id=mid,
+                idempotency_key=f"{prefix}:{mid}:deleted",
+                platform_created_at=created,
+                platform_ts_raw=str(timestamp),
+            )
+        is_echo = message.get("is_echo") is True
+        if is_echo:
+            common = {
+                **common,
+                "direction": Direction.OUTBOUND,
+                "origin": Origin.BRAND_VIA_NATIVE_APP,
+            }
+        return NormalizedEvent(
+            **common,
+            event_type=EventType.MESSAGE_CREATED,
+            external_message_id=mid,
+            parent_external_id=parent_of(message),
+            text=opt_str(message, "text"),
+            attachments=messaging_attachments(message, f"{where}.message"),
+            client_ref=opt_str(message, "metadata") if is_echo and echo_client_ref else None,
+            idempotency_key=f"{prefix}:{mid}",
+            platform_created_at=created,
+            platform_ts_raw=str(timestamp),
+        )
+    if "message_edit" in item:
+        edit = as_dict(item["message_edit"], f"{where}.message_edit")
+        mid = req_str(edit, "mid", f"{where}.message_edit")
+        num_edit = opt_int(edit, "num_edit") or 0
+        return NormalizedEvent(
+            **common,
+            event_type=EventType.MESSAGE_EDITED,
+            external_message_id=mid,
+            text=opt_str(edit, "text"),
+            edit_seq=num_edit,
+            idempotency_key=f"{prefix}:{mid}:edit:{num_edit}",
+            platform_created_at=epoch(timestamp, f"{where}.timestamp"),
+            platform_ts_raw=str(timestamp),
+        )
+    if "reaction" in item:
+        return reaction_event(item, common, prefix=prefix, where=where)
+    return None
+
+
+def messaging_attachments(message: Mapping[str, Any], where: str) -> tuple[Attachment, ...]:
+    """Attachments of a Messenger/Instagram ``message`` (``type`` + ``payload.url``)."""
+    found: list[Attachment] = []
+    for index, raw in enumerate(opt_list(message, "attachments", where)):
+        item = as_dict(raw, f"{where}.attachments[{index}]")
+        payload = opt_dict(item, "payload", f"{where}.attachments[{index}]") or {}
+        kind_name = opt_str(item, "type") or "file"
+        # Stickers arrive as ``image`` with a sticker id until the platform switches over.
+        if payload.get("sticker_id") is not None:
+            kind_name = "sticker"
+        kind = _MESSAGING_ATTACHMENT_KINDS.get(kind_name, AttachmentKind.SHARE)
+        url = opt_str(payload, "url")
+        coordinates = payload.get("coordinates")
+        if kind == AttachmentKind.LOCATION and isinstance(coordinates, dict):
+            lat, lon = coordinates.get("lat"), coordinates.get("long")
+            url = url or f"geo:{lat},{lon}"
+        found.append(
+            Attachment(
+                kind=kind,
+                url=url,
+                platform_media_id=opt_str(payload, "attachment_id") or opt_str(payload, "id"),
+                caption=opt_str(payload, "title"),
+            )
+        )
+    return tuple(found)
+
+
+def reaction_event(
+    item: dict[str, Any], common: dict[str, Any], *, prefix: str, where: str
+) -> NormalizedEvent:
+    """A Messenger/Instagram ``message_reactions`` item (``react`` / ``unreact``)."""
+    reaction = as_dict(item["reaction"], f"{where}.reaction")
+    mid = req_str(reaction, "mid", f"{where}.reaction")
+    action = opt_str(reaction, "action") or "react"
+    name = opt_str(reaction, "reaction") or ""
+    timestamp = item.get("timestamp")
+    sender = common["author_external_id"]
+    return NormalizedEvent(
+        **common,
+        event_type=EventType.REACTION_REMOVED if action == "unreact" else EventType.REACTION_ADDED,
+        external_message_id=mid,
+        reaction=opt_str(reaction, "emoji") or name or None,
+        idempotency_key=f"{prefix}:{mid}:react:{sender}:{action}:{name}:{timestamp}",
+        platform_created_at=from_epoch(timestamp, millis=True, where=f"{where}.timestamp"),
+        platform_ts_raw=str(timestamp),
+    )
+
+
+def history_then_conversations(
+    client: httpx.Client,
+    *,
+    base_url: str,
+    token: str,
+    account_id: str,
+    cursor: Mapping[str, Any] | None,
+    since: datetime | None,
+    first_phase: str,
+    first_page: Callable[[str | None], tuple[list[bytes], str | None, int]],
+    platform: str,
+    envelope: str,
+) -> PollResult:
+    """A backfill walked in two phases: the account's public posts or media with their
+    comments (``first_page`` reads one page from a Graph ``after`` cursor), then its DM
+    conversations (``conversations_history``).
+
+    Cursor: ``{"phase": first_phase | "conversations", "after": <Graph cursor or None>}``;
+    ``{}`` once both phases are done.
+    """
+    cursor = cursor or {}
+    phase = cursor.get("phase") or first_phase
+    after = cursor.get("after") if isinstance(cursor.get("after"), str) else None
+    if phase == "conversations":
+        items, next_after, calls = conversations_history(
+            client,
+            base_url=base_url,
+            token=token,
+            account_id=account_id,
+            platform=platform,
+            envelope=envelope,
+            after=after,
+            since=since,
+        )
+        next_cursor = {"phase": "conversations", "after": next_after} if next_after else {}
+        return PollResult(raw_items=items, next_cursor=next_cursor, quota_used=calls)
+    if phase != first_phase:
+        raise PayloadError(f"unknown history phase {phase!r}")
+    items, next_after, calls = first_page(after)
+    next_cursor = (
+        {"phase": first_phase, "after": next_after}
+        if next_after
+        else {"phase": "conversations", "after": None}
+    )
+    return PollResult(raw_items=items, next_cursor=next_cursor, quota_used=calls)
