@@ -11,6 +11,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from config.heap import startup_objects_freeze  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from crm.realtime_origin import BrowserOriginValidator  # noqa: E402
 
@@ -21,3 +22,6 @@ application = ProtocolTypeRouter(
         "websocket": BrowserOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
+
+# Everything loaded so far lives as long as the process: out of the collector's passes.
+startup_objects_freeze()
