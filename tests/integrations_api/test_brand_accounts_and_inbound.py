@@ -1,10 +1,12 @@
 """Brand accounts through the API, and the inbound webhook endpoint over its raw bytes."""
 
+import hashlib
 import json
 
 import pytest
 from django.db.models import TextField
 from django.db.models.functions import Cast
+from django.utils import timezone
 
 from crm.models import AuditLogEntry, Event
 from integrations.emulator import signing
@@ -145,6 +147,33 @@ def test_signed_webhook_is_stored_raw_and_answered_200(page, anon):
     assert bytes(stored.body) == body
     assert stored.status == "pending"
     assert stored.workspace_id == page.workspace_id
+
+
+def test_a_stored_webhook_keeps_the_replay_headers_only_and_waits_to_be_processed(page, anon):
+    body = signing.meta_body(MESSENGER_PAYLOAD)
+    headers = {
+        **signing.meta_headers("app-secret-42", body),
+        "User-Agent": "facebookexternalua",
+        "Cookie": "sessionid=abc",
+        "X-Forwarded-For": "203.0.113.9",
+    }
+    before = timezone.now()
+
+    assert _post(anon, page, body, headers).status_code == 200
+
+    stored = InboundEvent.objects.get()
+    assert stored.headers == {
+        "content-type": "application/json",
+        "x-hub-signature-256": headers["X-Hub-Signature-256"],
+        "user-agent": "facebookexternalua",
+    }
+    assert stored.brand_account_id == page.pk
+    assert stored.platform == "facebook"
+    assert stored.body_sha256 == hashlib.sha256(body).hexdigest()
+    assert (stored.status, stored.attempts, stored.error) == ("pending", 0, "")
+    assert stored.next_attempt_at is None
+    assert stored.processed_at is None
+    assert before <= stored.received_at <= timezone.now()
 
 
 def test_an_identical_redelivery_is_stored_once(page, anon):
