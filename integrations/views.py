@@ -50,8 +50,23 @@ def _account_get(brand_account_id) -> BrandAccount | None:
     return account
 
 
+# Headers the WSGI/ASGI environ carries without the HTTP_ prefix.
+UNPREFIXED_HEADERS = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
+
+
 def _lower_headers(request) -> dict[str, str]:
-    return {name.lower(): value for name, value in request.headers.items()}
+    """The request's headers by lower-case name, read straight from ``request.META``: the
+    names ``request.headers`` gives, lower-cased, without its title-casing of each name."""
+    meta = request.META
+    headers = {
+        name[5:].replace("_", "-").lower(): value
+        for name, value in meta.items()
+        if name.startswith("HTTP_")
+    }
+    for name, lower in UNPREFIXED_HEADERS.items():
+        if name in meta:
+            headers[lower] = meta[name]
+    return headers
 
 
 def _stale(adapter, payload) -> bool:

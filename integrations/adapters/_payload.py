@@ -137,6 +137,11 @@ def from_iso(value: Any, where: str) -> datetime:
 def header(headers: Mapping[str, str], name: str) -> str | None:
     """Case-insensitive header lookup over any mapping (Django, httpx or a plain dict)."""
     wanted = name.lower()
+    # Mappings keyed in lower case (the webhook's) or case-insensitive ones (Django's,
+    # httpx's) answer directly; others are searched.
+    value = headers.get(wanted)
+    if value is not None:
+        return value if isinstance(value, str) else None
     for key, value in headers.items():
         if isinstance(key, str) and key.lower() == wanted:
             return value if isinstance(value, str) else None

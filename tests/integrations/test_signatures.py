@@ -103,6 +103,7 @@ def test_verify_accepts_right_and_refuses_wrong_signature_case(platform: str) ->
     assert adapter.verify(headers, body, SECRETS[platform])
     # Header names are case-insensitive.
     assert adapter.verify({k.upper(): v for k, v in headers.items()}, body, SECRETS[platform])
+    assert adapter.verify({k.lower(): v for k, v in headers.items()}, body, SECRETS[platform])
     wrong_body, wrong_headers = signing.sign_delivery(platform, SAMPLES[platform], WRONG[platform])
     assert not adapter.verify(wrong_headers, wrong_body, SECRETS[platform])
     signature = signing.SIGNATURE_HEADERS[platform]
