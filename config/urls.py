@@ -22,8 +22,10 @@ workspace_urlpatterns = [
 ]
 
 api_v1_urlpatterns = [
-    *crm_urls.urlpatterns,
+    # First: the platforms' webhooks are the most frequent requests, and a path is matched
+    # against the patterns in turn.
     *integrations_urls.urlpatterns,
+    *crm_urls.urlpatterns,
     path("workspaces/<slug:workspace>/", include(workspace_urlpatterns)),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="v1:schema"), name="docs"),
