@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from crm.models import WorkspaceOwned
+from crm.models import Workspace, WorkspaceOwned
 
 from .crypto import EncryptedJSONField
 
@@ -87,8 +87,14 @@ class InboundEvent(WorkspaceOwned):
     ]
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Neither key has an index of its own: every insert maintains each index, and each key
+    # leads a composite index below that serves its lookups and cascades
+    # (``inbound_event_unique_body``, ``inbound_ws_status``).
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     brand_account = models.ForeignKey(
-        BrandAccount, on_delete=models.CASCADE, related_name="inbound_events"
+        BrandAccount, on_delete=models.CASCADE, related_name="inbound_events", db_index=False
     )
     platform = models.CharField(max_length=16)
     body = models.BinaryField()
