@@ -23,6 +23,7 @@ Structure, and why:
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import random
@@ -115,6 +116,16 @@ def _authenticate(scope: dict) -> tuple[Any, str | None, Any]:
         raise _Refused(
             CLOSE_THROTTLED, "too many failed attempts", "throttled", refused.details
         ) from None
+
+
+def _authenticate_apart(scope: dict) -> tuple[Any, str | None, Any]:
+    """``_authenticate`` in a copy of the context, whose cache clients end with the call.
+
+    Django keeps its cache clients per asyncio context, and ``database_sync_to_async``
+    hands what a call set back to the connection's context: the failure counter's Redis
+    client would stay open for as long as the websocket, one per connection.
+    """
+    return contextvars.copy_context().run(_authenticate, scope)
 
 
 def _authenticate_credential(scope: dict) -> tuple[Any, str | None, Any]:
@@ -221,7 +232,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         try:
             self.user, self.bound_slug, self.credential = await database_sync_to_async(
-                _authenticate
+                _authenticate_apart
             )(self.scope)
         except _Refused as refused:
             await self.send_json(
