@@ -16,7 +16,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from config.heap import startup_objects_freeze  # noqa: E402
+from config.heap import server_collector_setup  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from crm.realtime_origin import BrowserOriginValidator  # noqa: E402
 
@@ -56,4 +56,4 @@ application = ProtocolTypeRouter(
 )
 
 # As the product's entry point (config.asgi) does.
-startup_objects_freeze()
+server_collector_setup()

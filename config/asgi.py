@@ -11,7 +11,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from config.heap import startup_objects_freeze  # noqa: E402
+from config.heap import server_collector_setup  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from crm.realtime_origin import BrowserOriginValidator  # noqa: E402
 
@@ -24,4 +24,4 @@ application = ProtocolTypeRouter(
 )
 
 # Everything loaded so far lives as long as the process: out of the collector's passes.
-startup_objects_freeze()
+server_collector_setup()
