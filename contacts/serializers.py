@@ -1,10 +1,17 @@
 """The contact resources as the REST API shows them.
 
 They live outside ``contacts/api`` because the services record events whose ``data`` is
-the resource exactly as the API shows it (API.md, Events): one serializer serves both.
+the resource exactly as the API shows it (API.md, Events): one representation serves both.
 Names are globally unique for the OpenAPI components.
+
+The serializers describe the resources for the OpenAPI schema; the contacts, identities
+and timeline items themselves are built by plain functions (``contact_data``,
+``identity_data``, ``timeline_item_data``) that give the same dictionaries: DRF's
+field-by-field ``to_representation`` was more than half of a contact page's CPU time.
+``tests/contacts/test_representations.py`` holds the two to the same output.
 """
 
+from datetime import UTC, datetime
 from typing import Any
 
 from rest_framework import serializers
@@ -65,13 +72,122 @@ class AttributeDefinitionOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-def contact_data(contact: Contact) -> dict[str, Any]:
-    """The contact as the REST API shows it, as plain JSON types (for event data)."""
-    return _plain(ContactOutputSerializer(contact).data)
+class TimelineItemOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    conversation = serializers.UUIDField(source="conversation_id")
+    platform = serializers.CharField(source="conversation_platform")
+    kind = serializers.CharField(source="conversation_kind", help_text="The conversation's kind.")
+    brand_account = serializers.UUIDField(source="conversation_brand_account_id", allow_null=True)
+    direction = serializers.CharField()
+    private = serializers.BooleanField()
+    author = serializers.SerializerMethodField()
+    text = serializers.CharField()
+    attachments = serializers.ListField(child=serializers.DictField())
+    external_id = serializers.CharField()
+    parent = serializers.UUIDField(source="parent_id", allow_null=True)
+    status = serializers.CharField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+    received_at = serializers.DateTimeField(allow_null=True)
+    edited_at = serializers.DateTimeField(allow_null=True)
+    deleted_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    def get_author(self, message) -> dict:
+        return {
+            "type": message.author_type,
+            "id": message.author_id or None,
+            "name": message.author_name,
+        }
+
+
+def _time(value: datetime | None) -> str | None:
+    """A time as DRF's ``DateTimeField`` writes it: ISO 8601 in UTC, ``Z`` for +00:00."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _object(value: dict | None) -> dict | None:
+    """A JSON object as DRF's ``DictField`` writes it (keys as strings)."""
+    return None if value is None else {str(key): item for key, item in value.items()}
 
 
 def identity_data(identity: Identity) -> dict[str, Any]:
-    return _plain(IdentityOutputSerializer(identity).data)
+    """The identity as the REST API shows it (``IdentityOutputSerializer``)."""
+    return {
+        "id": _text(identity.pk),
+        "contact": _text(identity.contact_id),
+        "platform": _text(identity.platform),
+        "external_id": _text(identity.external_id),
+        "handle": _text(identity.handle),
+        "display_name": _text(identity.display_name),
+        "avatar_url": _text(identity.avatar_url),
+        "brand_account": _text(identity.brand_account_id),
+        "profile": _object(identity.profile),
+        "created_at": _time(identity.created_at),
+    }
+
+
+def contact_data(contact: Contact) -> dict[str, Any]:
+    """The contact as the REST API shows it (``ContactOutputSerializer``), as plain JSON
+    types, for answers and event data alike; reads the prefetched identities if any."""
+    tags = contact.tags
+    return {
+        "id": _text(contact.pk),
+        "name": _text(contact.name),
+        "email": _text(contact.email),
+        "phone": _text(contact.phone),
+        "company": _text(contact.company),
+        "lifecycle_stage": contact.lifecycle_stage,
+        "owner": _text(contact.owner_id),
+        "tags": None if tags is None else [_text(tag) for tag in tags],
+        "attributes": _object(contact.attributes),
+        "identities": [identity_data(identity) for identity in contact.identities.all()],
+        "created_at": _time(contact.created_at),
+        "updated_at": _time(contact.updated_at),
+    }
+
+
+def timeline_item_data(message, *, show_deleted: bool = False) -> dict[str, Any]:
+    """A message of ``selectors.contact_timeline`` as the timeline shows it
+    (``TimelineItemOutputSerializer``); a deleted message's content only to admins
+    (``show_deleted``), as in the conversation view."""
+    hidden = message.deleted_at is not None and not show_deleted
+    attachments = message.attachments
+    return {
+        "id": _text(message.pk),
+        "conversation": _text(message.conversation_id),
+        "platform": _text(message.conversation_platform),
+        "kind": _text(message.conversation_kind),
+        "brand_account": _text(message.conversation_brand_account_id),
+        "direction": _text(message.direction),
+        "private": message.private,
+        "author": {
+            "type": message.author_type,
+            "id": message.author_id or None,
+            "name": message.author_name,
+        },
+        "text": "" if hidden else _text(message.text),
+        "attachments": []
+        if hidden
+        else None
+        if attachments is None
+        else [_object(attachment) for attachment in attachments],
+        "external_id": _text(message.external_id),
+        "parent": _text(message.parent_id),
+        "status": _text(message.status),
+        "sent_at": _time(message.sent_at),
+        "received_at": _time(message.received_at),
+        "edited_at": _time(message.edited_at),
+        "deleted_at": _time(message.deleted_at),
+        "created_at": _time(message.created_at),
+    }
 
 
 def note_data(note: Note) -> dict[str, Any]:

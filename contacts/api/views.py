@@ -29,6 +29,9 @@ from ..serializers import (
     ContactOutputSerializer,
     IdentityOutputSerializer,
     NoteOutputSerializer,
+    TimelineItemOutputSerializer,
+    contact_data,
+    timeline_item_data,
 )
 from ..services.contacts import workspace_wide_write_check
 
@@ -171,42 +174,6 @@ class ContactDuplicateOutputSerializer(serializers.Serializer):
     score = serializers.FloatField(help_text="0 to 1: how likely they are one person.")
 
 
-class TimelineItemOutputSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    conversation = serializers.UUIDField(source="conversation_id")
-    platform = serializers.CharField(source="conversation_platform")
-    kind = serializers.CharField(source="conversation_kind", help_text="The conversation's kind.")
-    brand_account = serializers.UUIDField(source="conversation_brand_account_id", allow_null=True)
-    direction = serializers.CharField()
-    private = serializers.BooleanField()
-    author = serializers.SerializerMethodField()
-    text = serializers.CharField()
-    attachments = serializers.ListField(child=serializers.DictField())
-    external_id = serializers.CharField()
-    parent = serializers.UUIDField(source="parent_id", allow_null=True)
-    status = serializers.CharField()
-    sent_at = serializers.DateTimeField(allow_null=True)
-    received_at = serializers.DateTimeField(allow_null=True)
-    edited_at = serializers.DateTimeField(allow_null=True)
-    deleted_at = serializers.DateTimeField(allow_null=True)
-    created_at = serializers.DateTimeField()
-
-    def get_author(self, message) -> dict:
-        return {
-            "type": message.author_type,
-            "id": message.author_id or None,
-            "name": message.author_name,
-        }
-
-    def to_representation(self, message):
-        data = super().to_representation(message)
-        if message.deleted_at is not None and not self.context.get("show_deleted"):
-            # A deleted message's content is for admins only, as in the conversation view.
-            data["text"] = ""
-            data["attachments"] = []
-        return data
-
-
 class ContactImportInputSerializer(serializers.Serializer):
     csv = serializers.CharField(
         required=False, trim_whitespace=False, help_text="The CSV text (or send `file`)."
@@ -285,9 +252,7 @@ class ContactListApi(WorkspaceApi):
             updated_after=filters.get("updated_after"),
         )
         return self.paginated_response(
-            queryset=queryset,
-            serializer_class=ContactOutputSerializer,
-            ordering=("-created_at", "-id"),
+            queryset=queryset, represent=contact_data, ordering=("-created_at", "-id")
         )
 
     @extend_schema(
@@ -308,7 +273,7 @@ class ContactDetailApi(WorkspaceApi):
     @extend_schema(operation_id="contacts_retrieve", responses=ContactOutputSerializer, tags=TAGS)
     def get(self, request, workspace, contact_id):
         contact = selectors.contact_get(workspace=self.workspace, contact_id=contact_id)
-        return Response(ContactOutputSerializer(contact).data)
+        return Response(contact_data(contact))
 
     @extend_schema(
         operation_id="contacts_update",
@@ -439,11 +404,11 @@ class TimelineApi(WorkspaceApi):
     )
     def get(self, request, workspace, contact_id):
         contact = selectors.contact_get(workspace=self.workspace, contact_id=contact_id)
+        show_deleted = actor_is_admin(self.actor)
         return self.paginated_response(
             queryset=selectors.contact_timeline(contact=contact, actor=self.actor),
-            serializer_class=TimelineItemOutputSerializer,
+            represent=lambda message: timeline_item_data(message, show_deleted=show_deleted),
             ordering=("-created_at", "-id"),
-            context={"show_deleted": actor_is_admin(self.actor)},
         )
 
 
