@@ -128,7 +128,7 @@ def conversation_row_data(row: dict[str, Any], *, now: datetime | None = None) -
 
 
 def _related(message: Message, name: str) -> list:
-    """A message's reactions or edits: prefetched as a list by ``selectors.message_list``
+    """A message's reactions or edits: rows read by ``selectors.messages_complete``
     (``reaction_list``, ``edit_list``), else through the related manager."""
     prefetched = getattr(message, f"{name[:-1]}_list", None)
     return prefetched if prefetched is not None else list(getattr(message, name).all())

@@ -15,7 +15,6 @@ from django.db.models import (
     F,
     Func,
     OuterRef,
-    Prefetch,
     Q,
     QuerySet,
     TextField,
@@ -26,7 +25,15 @@ from crm.exceptions import InvalidInput, NotFound
 from crm.models import Membership, Team
 from crm.scopes import ROLE_ADMIN, ROLE_AGENT, ROLE_OWNER
 
-from .models import STATUS_OPEN, CannedResponse, Conversation, Label, Message
+from .models import (
+    STATUS_OPEN,
+    CannedResponse,
+    Conversation,
+    Label,
+    Message,
+    MessageEdit,
+    Reaction,
+)
 from .representations import CONVERSATION_ROW_COLUMNS
 
 SEARCH_CONFIGS = ("english", "french")
@@ -306,16 +313,43 @@ def conversations_after_change(*, actor: Actor, conversation_ids) -> list[Conver
 
 
 def message_list(*, actor: Actor, conversation: Conversation) -> QuerySet[Message]:
-    """The conversation's messages and private notes (callers check visibility first).
+    """The conversation's messages and private notes (callers check visibility first);
+    ``messages_complete`` adds a page's reactions and edits."""
+    return Message.objects.filter(workspace=actor.workspace, conversation=conversation)
 
-    Reactions and edits are prefetched into plain lists (``reaction_list``,
-    ``edit_list``, which ``message_data`` reads): a prefetch into the related managers
-    builds a filtered queryset per message, half the cost of a page of 50.
+
+def messages_complete(messages: list[Message]) -> list[Message]:
+    """``messages`` with their reactions and edits as plain lists of rows
+    (``reaction_list``, ``edit_list``, which ``message_data`` reads): two queries
+    whatever the page's size.
+
+    Rows, not model instances: Django's prefetch built a model instance per reaction and
+    edit and a filtered queryset per message, about 40 % of a page of 50 messages.
     """
-    messages = Message.objects.filter(workspace=actor.workspace, conversation=conversation)
-    return messages.prefetch_related(
-        Prefetch("reactions", to_attr="reaction_list"), Prefetch("edits", to_attr="edit_list")
-    )
+    if not messages:
+        return messages
+    ids = [message.pk for message in messages]
+    reactions: dict = {}
+    for reaction in Reaction.objects.filter(message_id__in=ids).values_list(
+        "message_id",
+        "pk",
+        "reaction",
+        "author_type",
+        "author_id",
+        "author_name",
+        "created_at",
+        named=True,
+    ):
+        reactions.setdefault(reaction.message_id, []).append(reaction)
+    edits: dict = {}
+    for edit in MessageEdit.objects.filter(message_id__in=ids).values_list(
+        "message_id", "pk", "previous_text", "edited_at", named=True
+    ):
+        edits.setdefault(edit.message_id, []).append(edit)
+    for message in messages:
+        message.reaction_list = reactions.get(message.pk, [])
+        message.edit_list = edits.get(message.pk, [])
+    return messages
 
 
 def message_get(*, actor: Actor, conversation: Conversation, message_id) -> Message:
@@ -327,7 +361,7 @@ def message_get(*, actor: Actor, conversation: Conversation, message_id) -> Mess
     message = message_list(actor=actor, conversation=conversation).filter(pk=pk).first()
     if message is None:
         raise NotFound("No such message.")
-    return message
+    return messages_complete([message])[0]
 
 
 def label_list(*, actor: Actor) -> QuerySet[Label]:

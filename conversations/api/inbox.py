@@ -216,7 +216,10 @@ class MessageListApi(WorkspaceApi):
         show_deleted = selectors.actor_is_admin(self.actor)
         return Response(
             {
-                "results": [message_data(m, show_deleted=show_deleted) for m in page.rows],
+                "results": [
+                    message_data(m, show_deleted=show_deleted)
+                    for m in selectors.messages_complete(page.rows)
+                ],
                 "next": page.next,
                 "previous": page.previous,
             }
