@@ -17,6 +17,7 @@ from conversations.selectors import actor_is_admin
 from crm import scopes
 from crm.api.base import WorkspaceApi
 from crm.api.parsers import JSONParser
+from crm.api.queries import QueryParametersSerializer
 from crm.exceptions import InvalidInput, PayloadTooLarge
 from integrations.models import PLATFORM_CHOICES, BrandAccount
 
@@ -45,7 +46,7 @@ IMPORT_MAX_BYTES = 10 * 1024 * 1024
 # --- Serializers --------------------------------------------------------------------------
 
 
-class ContactListFilterSerializer(serializers.Serializer):
+class ContactListFilterSerializer(QueryParametersSerializer):
     q = serializers.CharField(
         required=False,
         allow_blank=True,

@@ -6,6 +6,8 @@ event log records); these output serializers describe those shapes for OpenAPI.
 
 from rest_framework import serializers
 
+from crm.api.queries import QueryParametersSerializer
+
 from ..models import KIND_CHOICES, PRIORITY_CHOICES, STATUS_CHOICES
 
 # --- outputs ------------------------------------------------------------------------------
@@ -293,7 +295,7 @@ class TeamAssignmentUpdateInputSerializer(serializers.Serializer):
     )
 
 
-class ConversationListQuerySerializer(serializers.Serializer):
+class ConversationListQuerySerializer(QueryParametersSerializer):
     """Query parameters of the inbox; list filters take comma-separated values."""
 
     status = _csv_choice_list(STATUS_CHOICES)
