@@ -3,19 +3,16 @@
 Python's cyclic garbage collector, left to its defaults, stopped a worker for a full
 collection every few dozen API pages, walking every object loaded at start (~160,000,
 120-150 ms of CPU on a loaded 2-core machine): it was the p99 of a page of contacts.
-Once the application and its views are loaded they are frozen out of the collector's
-passes (``config.heap``), and the youngest generation is collected after 10,000 new
-container objects instead of 700: a page of contacts or conversations then leaves
-nothing for the older generations to collect.
+Once the application and its views are loaded, ``config.heap`` freezes them out of the
+collector's passes and makes young passes rarer, so that a page's garbage dies young.
 """
 
-import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
 from django.urls import get_resolver
 
-from config.heap import startup_objects_freeze
+from config.heap import server_collector_setup
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 
@@ -23,5 +20,4 @@ application = get_wsgi_application()
 
 # Import every view now (the URLconf loads lazily), so that they are frozen with the rest.
 get_resolver().url_patterns  # noqa: B018
-startup_objects_freeze()
-gc.set_threshold(10_000, 10, 10)
+server_collector_setup()
