@@ -6,8 +6,9 @@ import gc
 YOUNG_GENERATION_THRESHOLD = 50_000
 
 
-def server_collector_setup() -> None:
-    """Exempt the loaded application from the collector and make its passes rarer.
+def server_collector_setup(young_threshold: int = YOUNG_GENERATION_THRESHOLD) -> None:
+    """Exempt the loaded application from the collector and make its passes rarer
+    (a young pass every ``young_threshold`` allocations).
 
     Once the application is loaded, its modules, settings, models and routes (some 110,000
     objects) live as long as the process, yet every full collection would traverse them
@@ -25,4 +26,4 @@ def server_collector_setup() -> None:
     """
     gc.collect()
     gc.freeze()
-    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
+    gc.set_threshold(young_threshold, *gc.get_threshold()[1:])
