@@ -17,7 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.models import Membership, Team, WorkspaceOwned
+from crm.models import Membership, Team, WorkspaceOwned, workspace_key
 
 KIND_CHOICES = [
     ("direct", "Direct messages"),
@@ -26,6 +26,9 @@ KIND_CHOICES = [
     ("email", "Email"),
 ]
 KINDS = tuple(value for value, _ in KIND_CHOICES)
+
+# ``platform_metadata`` key of a reply whose parent is not stored yet: the parent's id.
+ORPHAN_KEY = "awaiting_parent"
 
 STATUS_OPEN = "open"
 STATUS_PENDING = "pending"
@@ -94,6 +97,10 @@ class Conversation(WorkspaceOwned):
     """One thread with one contact through one brand account, and its workflow state."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Every index below leads with the workspace. Ingest rewrites a conversation's inbox
+    # columns for each new message, never as a HOT update (they are indexed), so each
+    # index of the table is one more entry written per message.
+    workspace = workspace_key(db_index=False)
     contact = models.ForeignKey(
         "contacts.Contact", on_delete=models.CASCADE, related_name="conversations"
     )
@@ -203,8 +210,10 @@ class Message(WorkspaceOwned):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # msg_ws_created and msg_conv_created lead with these two: no index of their own.
+    workspace = workspace_key(db_index=False)
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
     # Copied from the conversation so that the idempotency constraint is on one table.
     brand_account = models.ForeignKey(
@@ -259,6 +268,13 @@ class Message(WorkspaceOwned):
             models.Index(fields=["conversation", "created_at", "id"], name="msg_conv_created"),
             # The contact timeline and the workspace feed, newest first.
             models.Index(fields=["workspace", "-created_at", "-id"], name="msg_ws_created"),
+            # Replies waiting for their parent, which ingest looks up for every new
+            # message: a few rows, where the conversations' messages are thousands.
+            models.Index(
+                fields=["conversation"],
+                condition=Q(parent__isnull=True, platform_metadata__has_key=ORPHAN_KEY),
+                name="msg_awaiting_parent",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from crm.models import Workspace, WorkspaceOwned
+from crm.models import WorkspaceOwned, workspace_key
 
 from .crypto import EncryptedJSONField
 
@@ -90,9 +90,7 @@ class InboundEvent(WorkspaceOwned):
     # Neither key has an index of its own: every insert maintains each index, and each key
     # leads a composite index below that serves its lookups and cascades
     # (``inbound_event_unique_body``, ``inbound_ws_status``).
-    workspace = models.ForeignKey(
-        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    workspace = workspace_key(db_index=False)
     brand_account = models.ForeignKey(
         BrandAccount, on_delete=models.CASCADE, related_name="inbound_events", db_index=False
     )
@@ -115,7 +113,13 @@ class InboundEvent(WorkspaceOwned):
             )
         ]
         indexes = [
-            models.Index(fields=["status", "received_at"], name="inbound_status_received"),
+            # The processing queue: the pending rows in claim order. Partial, so that a
+            # processed row leaves it instead of adding an entry at its status update.
+            models.Index(
+                fields=["received_at", "id"],
+                condition=models.Q(status="pending"),
+                name="inbound_pending",
+            ),
             models.Index(fields=["workspace", "status", "-received_at"], name="inbound_ws_status"),
         ]
 

@@ -1,12 +1,13 @@
 """Messages: replies and private notes, inbound ingest, edits, deletions, reactions."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from crm.actors import Actor
@@ -19,6 +20,7 @@ from crm.services.events import events_record
 from ..models import (
     KINDS,
     MESSAGE_STATUSES,
+    ORPHAN_KEY,
     STATUS_OPEN,
     STATUS_PENDING,
     STATUS_RESOLVED,
@@ -37,8 +39,6 @@ from ..windows import reply_message_tag, reply_window
 from .assignment import conversation_auto_assign
 
 PREVIEW_LENGTH = 200
-# ``platform_metadata`` key of a reply whose parent is not stored yet: the parent's id.
-ORPHAN_KEY = "awaiting_parent"
 MAX_ATTACHMENTS = 20
 # Monotone delivery statuses: a late "delivered" never overwrites "read" (CHANNELS.md §9.3).
 STATUS_RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
@@ -535,6 +535,8 @@ def _orphans_adopt(parents: Sequence[Message]) -> dict[Any, list[Message]]:
     orphans = Message.objects.filter(
         conversation_id__in={p.conversation_id for p in parents},
         parent__isnull=True,
+        # msg_awaiting_parent's own condition, so that it serves the query.
+        platform_metadata__has_key=ORPHAN_KEY,
         **{f"platform_metadata__{ORPHAN_KEY}__in": [p.external_id for p in parents]},
     ).prefetch_related("reactions", "edits")
     adopted: dict[Any, list[Message]] = {}
@@ -558,6 +560,20 @@ def _inbound_validate(*, kind: str, external_id: str) -> None:
         raise InvalidInput("Unknown kind.", details={"kind": [f"One of {', '.join(KINDS)}."]})
     if not external_id:
         raise InvalidInput("An inbound message needs its platform id.")
+
+
+def messages_by_platform_ids(*, brand_account, external_ids: Iterable[str]) -> QuerySet[Message]:
+    """The brand account's messages whose platform ids are among ``external_ids``.
+
+    Read through the ``(brand_account, external_id)`` unique index: its condition
+    (``external_id <> ''``) is repeated here because PostgreSQL proves that an ``IN``
+    list implies it only up to 100 values. Without it a batch's lookup read every
+    message of the account (20,000 rows for 200 ids on the bench data set, 23 ms; 0.3 ms
+    with it).
+    """
+    return Message.objects.filter(
+        brand_account=brand_account, external_id__in=external_ids
+    ).exclude(external_id="")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -602,7 +618,7 @@ def messages_ingest_inbound_batch(
         m.parent_external_id for m in messages if m.parent_external_id
     }
     known = dict(
-        Message.objects.filter(brand_account=brand_account, external_id__in=wanted).values_list(
+        messages_by_platform_ids(brand_account=brand_account, external_ids=wanted).values_list(
             "external_id", "pk"
         )
     )
@@ -621,6 +637,9 @@ def messages_ingest_inbound_batch(
             brand_account=brand_account,
             thread_key__in={item.thread_key for item in new.values()},
         )
+        # The unique index's own condition, so that it serves a list of over 100 keys
+        # (see ``messages_by_platform_ids``).
+        .exclude(thread_key="")
         .order_by("pk")
     }
     created: dict[str, Conversation] = {}

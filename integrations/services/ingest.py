@@ -30,6 +30,7 @@ from conversations.services.messages import (
     message_platform_metadata_update,
     message_restore,
     message_status_set,
+    messages_by_platform_ids,
     messages_ingest_inbound_batch,
     reaction_add,
     reaction_remove,
@@ -431,9 +432,9 @@ def normalized_events_ingest_batch(
     # skipped before its author is looked at, so a brand's own post seen again never
     # makes the brand a contact.
     stored = set(
-        Message.objects.filter(
+        messages_by_platform_ids(
             brand_account=account,
-            external_id__in={e.external_message_id for _, e in created if e.external_message_id},
+            external_ids={e.external_message_id for _, e in created if e.external_message_id},
         ).values_list("external_id", flat=True)
     )
     inbound = []

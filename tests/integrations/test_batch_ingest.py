@@ -304,3 +304,69 @@ def test_two_workers_draining_the_same_threads_at_once_double_nothing(make_works
     assert events.filter(type="message.created").count() == 80
     seqs = list(events.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+def _copies(template, count: int, **varying: str) -> None:
+    """``count`` copies of the ``template`` row, in one statement; ``varying`` gives the
+    SQL of the columns that differ, in terms of the copy's number ``n``."""
+    meta = type(template)._meta
+    columns = [field.column for field in meta.concrete_fields]
+    values = [varying.get(column, column) for column in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {meta.db_table} ({', '.join(columns)}) "
+            f"SELECT {', '.join(values)} FROM {meta.db_table}, generate_series(1, %s) AS n "
+            f"WHERE {meta.pk.column} = %s",
+            [count, template.pk],
+        )
+        cursor.execute(f"ANALYZE {meta.db_table}")
+
+
+def _history(account, count: int) -> None:
+    """``count`` earlier threads of the account, a message each, analyzed: as many rows
+    as a live account has, so that the planner weighs its indexes as it does there."""
+    result = message_ingest_inbound(
+        brand_account=account,
+        thread_key=f"{PAGE}:psid-0",
+        contact=Contact.objects.create(workspace=account.workspace, name="Earlier people"),
+        external_id="old-0",
+        text="earlier",
+    )
+    _copies(result.conversation, count, id="gen_random_uuid()", thread_key=f"'{PAGE}:psid-' || n")
+    _copies(result.message, count, id="gen_random_uuid()", external_id="'old-' || n")
+
+
+def _plans(captured, fragment: str) -> list[str]:
+    """The plans of the captured SELECTs holding ``fragment``, the best index-based ones
+    (a test's few thousand rows are cheaper to scan whole than a live account's)."""
+    plans = []
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for query in captured.captured_queries:
+            if query["sql"].startswith("SELECT") and fragment in query["sql"]:
+                cursor.execute(f"EXPLAIN {query['sql']}")
+                plans.append("\n".join(row[0] for row in cursor.fetchall()))
+        cursor.execute("SET LOCAL enable_seqscan = on")
+    return plans
+
+
+def test_a_batch_reads_through_the_indexes_made_for_its_lookups_whatever_its_size(account):
+    # Over 100 ids: PostgreSQL proves that an IN list meets a partial index's condition
+    # only up to 100 values, so the lookups state that condition themselves; without it
+    # they read every message and conversation of the account.
+    _history(account, 30_000)
+    size = 150
+    _store(account, [_dm(f"psid-{n}", f"m_{n}", n) for n in range(size)])
+    with CaptureQueriesContext(connection) as captured:
+        assert processing.inbound_events_process_batch(limit=size) == size
+
+    expected = {
+        '"conversations_message"."external_id" IN': "message_unique_external_id",
+        '"conversations_conversation"."thread_key" IN': "conversation_unique_thread",
+        "awaiting_parent": "msg_awaiting_parent",
+        'FROM "integrations_inboundevent"': "inbound_pending",
+    }
+    for fragment, index in expected.items():
+        plans = _plans(captured, fragment)
+        assert plans, fragment
+        assert all(index in plan for plan in plans), plans
