@@ -9,10 +9,13 @@ stored is what ``save()`` would store.
 """
 
 import re
+import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import Model, QuerySet
 
 
@@ -46,12 +49,48 @@ def _execute(sql: str, columns: Sequence[list]) -> list:
         return cursor.fetchall() if raw.description else []
 
 
+# Per field class (exactly: a subclass may prepare its values otherwise), the values
+# that ``get_db_prep_save`` returns as they are on PostgreSQL; None is one for all of
+# them. Those skip its chain of calls, a third of a batch's Python time in building its
+# arrays.
+_UNCHANGED: dict[type, Callable[[Any], bool]] = {
+    models.CharField: lambda value: value.__class__ is str,
+    models.TextField: lambda value: value.__class__ is str,
+    models.UUIDField: lambda value: value.__class__ is uuid.UUID,
+    models.BooleanField: lambda value: value.__class__ is bool,
+    models.IntegerField: lambda value: value.__class__ is int,
+    models.BigIntegerField: lambda value: value.__class__ is int,
+    models.PositiveIntegerField: lambda value: value.__class__ is int,
+    models.PositiveBigIntegerField: lambda value: value.__class__ is int,
+    # A naive datetime is made aware (with a warning) by the field: not unchanged.
+    models.DateTimeField: lambda value: value.__class__ is datetime and value.tzinfo is not None,
+}
+
+
+def _unchanged(field) -> Callable[[Any], bool] | None:
+    if type(field) is models.ForeignKey:
+        field = field.target_field
+    return _UNCHANGED.get(type(field))
+
+
 def _columns(objs: Sequence[Model], fields: Sequence, read: Callable) -> list[list]:
     """The rows' values, one list per field in ``fields`` order, as the ORM would send them."""
     # The connection itself, not the proxy: the proxy looks it up in a context-local on
     # every use, thousands of times per batch here.
     db = connections[DEFAULT_DB_ALIAS]
-    return [[field.get_db_prep_save(read(obj, field), db) for obj in objs] for field in fields]
+    columns = []
+    for field in fields:
+        values = [read(obj, field) for obj in objs]
+        unchanged = _unchanged(field)
+        columns.append(
+            [
+                value
+                if unchanged is not None and (value is None or unchanged(value))
+                else field.get_db_prep_save(value, db)
+                for value in values
+            ]
+        )
+    return columns
 
 
 def _unnest(fields: Sequence) -> str:

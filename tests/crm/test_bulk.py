@@ -1,0 +1,57 @@
+"""Set-based writes store what the ORM's ``save()`` stores, whatever the values' types."""
+
+import uuid
+from datetime import datetime
+
+import pytest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy
+
+from crm.bulk import rows_insert, rows_update
+from crm.models import Event
+
+pytestmark = pytest.mark.postgres
+
+COLUMNS = ("workspace_id", "seq", "type", "occurred_at", "data")
+
+
+def _values(seq: int):
+    return Event.objects.filter(seq=seq).values(*COLUMNS).get()
+
+
+@pytest.mark.filterwarnings("ignore:DateTimeField .* received a naive datetime")
+def test_values_the_fields_prepare_are_stored_as_save_stores_them(ws):
+    # Values of other types than their column's: a field converts them before sending.
+    def event(seq) -> Event:
+        return Event(
+            workspace_id=str(ws.workspace.pk),
+            seq=str(seq),
+            type=gettext_lazy("contact.created"),
+            occurred_at=datetime(2026, 1, 2, 3, 4, 5),  # noqa: DTZ001 (made aware by the field)
+            data={"n": 1},
+        )
+
+    event(1).save()
+    rows_insert([event(2)])
+
+    saved, inserted = _values(1), _values(2)
+    assert inserted == {**saved, "seq": 2}
+    assert inserted["type"] == "contact.created"
+    assert inserted["workspace_id"] == ws.workspace.pk
+
+
+def test_an_update_writes_the_values_as_given(ws):
+    at = timezone.now()
+    rows_insert([Event(id=uuid.uuid4(), workspace=ws.workspace, seq=1, type="a", occurred_at=at)])
+    event = Event.objects.get(seq=1)
+    event.type, event.data = 7, {"x": [1, "y"]}
+
+    rows_update([event], ["type", "data"])
+
+    assert _values(1) == {
+        "workspace_id": ws.workspace.pk,
+        "seq": 1,
+        "type": "7",
+        "occurred_at": at,
+        "data": {"x": [1, "y"]},
+    }
