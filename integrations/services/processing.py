@@ -25,7 +25,7 @@ from crm.bulk import RowsConflict, rows_update
 from crm.services.events import event_record
 
 from ..adapters import NormalizedEvent, PayloadError, get_adapter
-from ..models import InboundEvent
+from ..models import BrandAccount, InboundEvent
 from .ingest import (
     TargetNotYetKnown,
     batchable,
@@ -214,17 +214,33 @@ def _collector_paused():
             gc.enable()
 
 
+def _accounts_attach(events: list[InboundEvent]) -> None:
+    """Give a batch's events their brand account and workspace, read once per batch.
+
+    Joined to each event's row, an account was built (and its credentials decrypted)
+    once per event: 4 % of a batch's time.
+    """
+    accounts = BrandAccount.objects.select_related("workspace").in_bulk(
+        {event.brand_account_id for event in events}
+    )
+    for event in events:
+        account = accounts[event.brand_account_id]
+        event.brand_account = account
+        if event.workspace_id == account.workspace_id:
+            event.workspace = account.workspace
+
+
 def inbound_events_process_batch(*, limit: int = BATCH_SIZE) -> int:
     """Process up to ``limit`` due pending events in one transaction; return how many."""
     now = timezone.now()
     with _collector_paused(), transaction.atomic():
         events = list(
-            InboundEvent.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("brand_account__workspace", "workspace")
+            InboundEvent.objects.select_for_update(skip_locked=True)
             .filter(status="pending")
             .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
             .order_by("received_at", "id")[:limit]
         )
+        _accounts_attach(events)
         _process_events(events)
         rows_update(events, ["status", "attempts", "error", "next_attempt_at", "processed_at"])
     return len(events)
