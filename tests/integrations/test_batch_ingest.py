@@ -6,12 +6,14 @@ fail alone; two workers draining the same threads at once must not double anythi
 """
 
 import hashlib
+import logging
 import re
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -19,6 +21,7 @@ from contacts.models import Contact, Identity
 from conversations.models import Conversation, Message
 from conversations.services.messages import message_ingest_inbound
 from crm.models import Event
+from crm.services.events import events_record
 from integrations.emulator.scenarios import feed_comment, messenger_message, page_envelope
 from integrations.emulator.signing import meta_body
 from integrations.models import BrandAccount, InboundEvent
@@ -370,3 +373,59 @@ def test_a_batch_reads_through_the_indexes_made_for_its_lookups_whatever_its_siz
         plans = _plans(captured, fragment)
         assert plans, fragment
         assert all(index in plan for plan in plans), plans
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_chosen_as_a_deadlock_victim_tries_again_set_based(account, caplog):
+    # Another writer holds the event sequence, then wants the conversation the batch
+    # has locked while the batch waits for the sequence: PostgreSQL aborts one of them,
+    # here the batch (it detects deadlocks sooner).
+    _store(account, [_dm("psid-a", "m_1", 1)])
+    processing.inbound_events_process_batch()
+    conversation = Conversation.objects.get()
+    _store(account, [_dm("psid-a", "m_2", 2)])
+    batch_backend = connection.connection.info.backend_pid
+    sequence_held = threading.Event()
+    errors: list[str] = []
+
+    def other_writer():
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL deadlock_timeout = '10s'")
+                events_record(workspace=account.workspace, items=[("note.created", {})])
+                sequence_held.set()
+                while not _waits_for_a_lock(batch_backend):
+                    time.sleep(0.01)
+                Conversation.objects.select_for_update().get(pk=conversation.pk)
+        except Exception as exc:
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET deadlock_timeout = '50ms'")
+    thread = threading.Thread(target=other_writer)
+    thread.start()
+    sequence_held.wait()
+    try:
+        with caplog.at_level(logging.INFO, logger=processing.__name__):
+            assert processing.inbound_events_process_batch() == 1
+    finally:
+        thread.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET deadlock_timeout")
+
+    assert errors == []
+    assert "deadlock with another writer" in caplog.text
+    assert "one by one" not in caplog.text
+    assert InboundEvent.objects.filter(status="processed").count() == 2
+    assert Message.objects.count() == 2
+
+
+def _waits_for_a_lock(backend_pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", [backend_pid]
+        )
+        return bool(cursor.fetchone()[0])
