@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from crm.actors import Actor
@@ -708,10 +708,12 @@ def messages_ingest_inbound_batch(
 
 
 def _message_updated(message: Message) -> None:
-    fresh = Message.objects.prefetch_related("reactions", "edits").get(pk=message.pk)
+    # ``message`` is the row locked (``_message_lock``) and saved in this transaction, so
+    # its own fields are current: only its reactions and edits are read for the event.
+    prefetch_related_objects([message], "reactions", "edits")
     events_record(
         workspace=message.conversation.workspace,
-        items=[("message.updated", message_data(fresh))],
+        items=[("message.updated", message_data(message))],
     )
 
 
