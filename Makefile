@@ -71,7 +71,12 @@ web: install
 	DJANGO_SETTINGS_MODULE=config.settings.production $(BIN)/gunicorn config.wsgi:application \
 		--bind $(HOST):$(PORT) --workers 2
 
+## Both workers: the default queues (ingest, webhook deliveries) in processes, the replies'
+## sends (queue outbound) in threads; under a supervisor, run each as a service of its own.
 worker: install
+	@DJANGO_SETTINGS_MODULE=config.settings.production $(BIN)/celery -A config worker -l info \
+		-Q outbound -P threads -c 8 -n outbound@%h & SENDS=$$!; \
+	trap 'kill $$SENDS 2>/dev/null' EXIT INT TERM; \
 	DJANGO_SETTINGS_MODULE=config.settings.production $(BIN)/celery -A config worker -l info \
 		-Q celery,webhooks
 

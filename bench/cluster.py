@@ -365,15 +365,21 @@ class Cluster:
         return base
 
     def start_worker(self, name: str, *, concurrency: int = 2) -> Process:
-        """A Celery worker on both queues; its database sessions are named
-        ``causerie-<name>`` (``application_name``) so that they can be told apart."""
+        """A Celery worker on the default queues (ingest, webhooks); its database sessions
+        are named ``causerie-<name>`` (``application_name``) so that they can be told apart."""
+        return self._start_celery(name, ["-Q", "celery,webhooks", "-c", str(concurrency)])
+
+    def start_sends_worker(self, name: str, *, threads: int = 8) -> Process:
+        """The replies' sends worker of the README: queue ``outbound``, a pool of threads."""
+        return self._start_celery(name, ["-Q", "outbound", "-P", "threads", "-c", str(threads)])
+
+    def _start_celery(self, name: str, options: list[str]) -> Process:
         database = f"{self.postgres.url(self.database)}?application_name=causerie-{name}"
         worker = self.add(
             name,
             [
                 sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "warning",
-                "-Q", "celery,webhooks", "-c", str(concurrency), "-n", f"{name}@%h",
-                "--without-gossip", "--without-mingle",
+                *options, "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
             ],
             DATABASE_URL=database,
         )  # fmt: skip

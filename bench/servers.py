@@ -147,14 +147,23 @@ def emulator():
 
 
 @contextmanager
-def celery_worker(*, concurrency: int = 2, env: dict[str, str] | None = None):
-    """A Celery worker (prefork, ``concurrency`` processes) on the default queue, ready."""
+def celery_worker(
+    *,
+    concurrency: int = 2,
+    queues: str = "celery",
+    pool: str = "prefork",
+    name: str = "worker",
+    env: dict[str, str] | None = None,
+):
+    """A Celery worker on ``queues`` (``pool``, ``concurrency`` processes or threads), ready."""
     from config.celery import app
 
     def ready() -> bool:
-        return bool(app.control.ping(timeout=0.5))
+        answers = app.control.ping(timeout=0.5)
+        return any(node.startswith(f"{name}@") for answer in answers for node in answer)
 
-    arguments = ["-m", "celery", "-A", "config", "worker", "-c", str(concurrency)]
-    arguments += ["-Q", "celery", "-l", "warning", "--without-gossip", "--without-mingle"]
+    arguments = ["-m", "celery", "-A", "config", "worker", "-P", pool, "-c", str(concurrency)]
+    arguments += ["-Q", queues, "-n", f"{name}@%h", "-l", "warning"]
+    arguments += ["--without-gossip", "--without-mingle"]
     with _process(arguments, env, ready, "celery worker") as process:
         yield process

@@ -45,7 +45,7 @@ STREAM_EVERY = 30.0
 # (allocators keep freed memory; a slow leak of a few KB per request shows well above it).
 RSS_GROWTH_SHARE = 0.20
 RSS_GROWTH_BYTES = 40 * 1024 * 1024
-CAUSERIE_PROCESSES = ("web1", "web2", "worker1", "beat")
+CAUSERIE_PROCESSES = ("web1", "web2", "worker1", "worker1-sends", "beat")
 RESULT = ROOT / "bench" / "soak.json"
 
 
@@ -179,6 +179,7 @@ def soak(seconds: float, sockets: int) -> dict:
         web1 = cluster.start_web("web1", "gunicorn", workers=2)
         web2 = cluster.start_web("web2", "uvicorn", workers=1)
         cluster.start_worker("worker1", concurrency=2)
+        cluster.start_sends_worker("worker1-sends")
         cluster.start_beat()
         workspace = provision(cluster, web1, traffic.ACCOUNTS)
         slug, token = workspace["slug"], workspace["token"]

@@ -164,7 +164,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Outbound webhooks have a queue of their own: a backlog of slow endpoints never delays
 # inbound events or replies. Workers serve it with ``-Q celery,webhooks`` (see README).
-CELERY_TASK_ROUTES = {"crm.*webhook*": {"queue": "webhooks"}}
+# Replies have theirs too, served by a worker of threads (``-Q outbound -P threads``): a
+# send mostly waits (for its rate-limit slot, the platform, the database), and a waiting
+# thread does not hold a whole process, while ingest keeps the processes of the default
+# queue for its CPU-bound batches.
+CELERY_TASK_ROUTES = {
+    "crm.*webhook*": {"queue": "webhooks"},
+    "integrations.send_reply": {"queue": "outbound"},
+}
 CELERY_BEAT_SCHEDULE: dict = {
     # Webhook retries that are due, and subscriptions behind the event log, every 5 s.
     "webhooks-sweep": {"task": "crm.sweep_webhooks", "schedule": 5.0},

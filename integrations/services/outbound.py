@@ -59,6 +59,7 @@ HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 _client: httpx.Client | None = None
 _client_pid = 0
+_client_lock = threading.Lock()
 
 
 def platform_client() -> httpx.Client:
@@ -67,13 +68,14 @@ def platform_client() -> httpx.Client:
     Creating an httpx client loads the CA bundle (about 100 ms per send when the outbound
     benchmark measured it), and a shared one keeps connections to the platform alive.
     Made lazily in each process (Celery's prefork children get their own after the
-    fork); an httpx client is safe to share between threads.
+    fork); an httpx client is safe to share between threads (the sends worker's).
     """
     global _client, _client_pid
-    if _client is None or _client_pid != os.getpid():
-        _client = httpx.Client(timeout=HTTP_TIMEOUT)
-        _client_pid = os.getpid()
-    return _client
+    with _client_lock:
+        if _client is None or _client_pid != os.getpid():
+            _client = httpx.Client(timeout=HTTP_TIMEOUT)
+            _client_pid = os.getpid()
+        return _client
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,7 @@ def run(profile, cluster_root):
         cluster.start_emulator()
         web = cluster.start_web("web1", "gunicorn")
         cluster.start_worker("worker1", concurrency=WORKER_CONCURRENCY)
+        cluster.start_sends_worker("worker1-sends")
         cluster.start_beat()
         workspace = provision(cluster, web, traffic.ACCOUNTS)
         with EmulatorClient(cluster.emulator_url) as emulator:

@@ -239,16 +239,12 @@ def _most_in_one_second(times: list[float]) -> int:
     return max((sum(1 for u in times[i:] if u - t < 1.0) for i, t in enumerate(times)), default=0)
 
 
-def test_a_burst_never_reaches_the_platform_faster_than_its_limit_in_any_second(
-    telegram, emu, settings, monkeypatch, transactional_db
-):
-    """Ten replies at once, three workers, limit 3/s: the platform's own receive times
-    never hold more than 3 sends within one second, however they fall on clock seconds,
-    and every reply is sent."""
+def _drain_like_a_threaded_worker(message_ids: list[str], threads: int, monkeypatch) -> None:
+    """Run the send task of each id as a worker of ``threads`` threads does: every thread
+    takes the next task due, and a retry comes back to the queue after its countdown."""
     from integrations.tasks import send_reply_task
 
-    settings.CAUSERIE_SEND_RATE_LIMITS = {"telegram": 3}
-    queue = [(0.0, str(n), str(_queued_reply(telegram, f"reply {n}").pk)) for n in range(10)]
+    queue = [(0.0, n, message_id) for n, message_id in enumerate(message_ids)]
     lock = threading.Lock()
 
     class Requeued(Exception):
@@ -277,11 +273,23 @@ def test_a_burst_never_reaches_the_platform_faster_than_its_limit_in_any_second(
         finally:
             connection.close()
 
-    workers = [threading.Thread(target=worker) for _ in range(3)]
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
     for thread in workers:
         thread.start()
     for thread in workers:
         thread.join(timeout=60)
+
+
+def test_a_burst_never_reaches_the_platform_faster_than_its_limit_in_any_second(
+    telegram, emu, settings, monkeypatch, transactional_db
+):
+    """Ten replies at once, three workers, limit 3/s: the platform's own receive times
+    never hold more than 3 sends within one second, however they fall on clock seconds,
+    and every reply is sent."""
+    settings.CAUSERIE_SEND_RATE_LIMITS = {"telegram": 3}
+    replies = [str(_queued_reply(telegram, f"reply {n}").pk) for n in range(10)]
+
+    _drain_like_a_threaded_worker(replies, threads=3, monkeypatch=monkeypatch)
 
     statuses = list(Message.objects.filter(direction="outbound").values_list("status", flat=True))
     assert statuses.count("sent") == 10
@@ -292,3 +300,30 @@ def test_a_burst_never_reaches_the_platform_faster_than_its_limit_in_any_second(
     assert _most_in_one_second(received) <= 3
     # At the limit, not slower: ten sends 0.37 s apart take about 3.3 s.
     assert max(received) - min(received) < 6.0
+
+
+def test_sends_have_a_queue_of_their_own():
+    """Replies go to the ``outbound`` queue, which the threaded sends worker serves;
+    ingest stays on the default queue of the prefork worker."""
+    from config.celery import app
+
+    assert app.amqp.router.route({}, "integrations.send_reply")["queue"].name == "outbound"
+    default = app.amqp.router.route({}, "integrations.process_inbound_events")["queue"].name
+    assert default == "celery"
+
+
+def test_a_threaded_worker_sends_each_reply_once_and_never_over_the_limit(
+    telegram, emu, settings, monkeypatch, transactional_db
+):
+    """Eight threads, every reply's task delivered twice (a redelivery, the sweep): each
+    reply reaches the platform exactly once, and never more than the limit in a second."""
+    settings.CAUSERIE_SEND_RATE_LIMITS = {"telegram": 4}
+    replies = [str(_queued_reply(telegram, f"reply {n}").pk) for n in range(10)]
+
+    _drain_like_a_threaded_worker(replies * 2, threads=8, monkeypatch=monkeypatch)
+
+    statuses = list(Message.objects.filter(direction="outbound").values_list("status", flat=True))
+    assert statuses.count("sent") == 10
+    sends = [r for r in emu.requests("telegram") if r["path"].endswith("/sendMessage")]
+    assert sorted(r["body"]["text"] for r in sends) == sorted(f"reply {n}" for n in range(10))
+    assert _most_in_one_second([r["received_at"] for r in sends]) <= 4
