@@ -218,31 +218,53 @@ def _slots() -> _LocalSlots | _RedisSlots:
     return _RedisSlots(url) if url else _LocalSlots()
 
 
-def send_slot_wait(*, account: BrandAccount) -> float:
-    """Hold this send until the account's next send slot; seconds to re-queue it for
-    instead when that slot is further than ``SEND_WAIT_BOUND`` (0: send now).
+def send_slot_reserve(*, account: BrandAccount) -> float:
+    """Reserve the account's next send slot; the time it is due (``time.monotonic()``).
 
     With ``CAUSERIE_SEND_RATE_<PLATFORM>`` = L, each send reserves the slot
     ``(1 + SEND_SLACK) / L`` seconds after the account's previous one, in Redis shared by
     every worker: the platform never receives more than L sends within any one second,
-    however the sends fall across the workers' clock seconds.
+    however the sends fall across the workers' clock seconds. Without a limit the slot is
+    now. Raises RetryLater (``own_limit``) when the next slot is further than
+    ``SEND_WAIT_BOUND``, with the time until it is near enough; nothing is reserved then.
     """
     limit = settings.CAUSERIE_SEND_RATE_LIMITS.get(account.platform)
     if not limit:
-        return 0.0
+        return time.monotonic()
     key = f"causerie:send-slot:{account.pk}"
-    spacing = (1 + SEND_SLACK) / limit
+    reserved, seconds = _slots().reserve(key, (1 + SEND_SLACK) / limit, SEND_WAIT_BOUND)
+    if not reserved:
+        raise RetryLater(max(0.05, seconds), "rate limit of the brand account", own_limit=True)
+    return time.monotonic() + seconds
+
+
+def send_slot_keep(*, account: BrandAccount, due: float) -> None:
+    """Wait until the slot reserved for ``due``; send right after.
+
+    Woken more than ``SEND_LATE`` after it (an overloaded host), the send takes the next
+    free slot instead, the late one staying a gap, so that no two sends reach the platform
+    closer than their slots allow. Raises RetryLater as ``send_slot_reserve`` does, or
+    after three late wake-ups.
+    """
+    if not settings.CAUSERIE_SEND_RATE_LIMITS.get(account.platform):
+        return
     for _ in range(3):
-        reserved, seconds = _slots().reserve(key, spacing, SEND_WAIT_BOUND)
-        if not reserved:
-            return max(0.05, seconds)
-        due = time.monotonic() + seconds
-        if seconds > 0:
-            time.sleep(seconds)
+        if due > time.monotonic():
+            time.sleep(due - time.monotonic())
         if time.monotonic() - due <= SEND_LATE:
-            return 0.0
-    # Woken late again and again (an overloaded host): try again shortly.
-    return 0.05
+            return
+        due = send_slot_reserve(account=account)
+    raise RetryLater(0.05, "woken late for the rate limit's slots", own_limit=True)
+
+
+def send_slot_wait(*, account: BrandAccount) -> float:
+    """Hold this send until the account's next send slot; seconds to re-queue it for
+    instead when that slot is further than ``SEND_WAIT_BOUND`` (0: send now)."""
+    try:
+        send_slot_keep(account=account, due=send_slot_reserve(account=account))
+    except RetryLater as held:
+        return held.seconds
+    return 0.0
 
 
 def _recipient(conversation: Conversation, account: BrandAccount) -> str | None:
@@ -360,17 +382,21 @@ def outbound_send(*, message_id, client: httpx.Client | None = None) -> str:
     if problem is not None:
         return _fail(message_id, {"code": problem[0], "message": problem[1]})
     reply = outbound_reply_build(message)
-    # Last before the claim and the call: from its slot to the platform, a send takes only
-    # the claim's short transaction and the request's own way out.
-    wait = send_slot_wait(account=account)
-    if wait:
-        raise RetryLater(wait, "rate limit of the brand account", own_limit=True)
-    # Everything the call needs is read before the reply is marked ``sending``: from the
-    # claim to the platform's answer, only the call itself (or the process dying) can
-    # fail, so a database or Redis outage never leaves an unsent reply ``sending``.
+    # The slot is reserved before the claim (a reply held back by the limit stays
+    # ``queued``) and waited for after it: from its slot to the platform a send takes only
+    # the request's own way out, never the claim's transaction and its listeners, which
+    # on a loaded host or among many threads can take longer than SEND_SLACK.
+    due = send_slot_reserve(account=account)
+    # Everything the call needs is read before the reply is marked ``sending``; a reply
+    # that is then not sent (held back again, Redis failing) goes back to ``queued``.
     message = _claim(message_id)
     if message is None:
         return _status_of(message_id)
+    try:
+        send_slot_keep(account=account, due=due)
+    except Exception:
+        _requeue(message.pk)
+        raise
     adapter = get_adapter(account.platform)
     try:
         result = adapter.send(

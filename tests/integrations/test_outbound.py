@@ -315,10 +315,22 @@ def test_sends_have_a_queue_of_their_own():
 def test_a_threaded_worker_sends_each_reply_once_and_never_over_the_limit(
     telegram, emu, settings, monkeypatch, transactional_db
 ):
-    """Eight threads, every reply's task delivered twice (a redelivery, the sweep): each
-    reply reaches the platform exactly once, and never more than the limit in a second."""
+    """Eight threads, every reply's task delivered twice (a redelivery, the sweep), and
+    the first claim slower than the slots' slack (a loaded host): each reply reaches the
+    platform exactly once, and never more than the limit in any second."""
     settings.CAUSERIE_SEND_RATE_LIMITS = {"telegram": 4}
     replies = [str(_queued_reply(telegram, f"reply {n}").pk) for n in range(10)]
+    claim = outbound._claim
+    slowed = []
+
+    def claim_slow_once(message_id):
+        claimed = claim(message_id)
+        if claimed is not None and not slowed:
+            slowed.append(message_id)
+            time.sleep(0.3)
+        return claimed
+
+    monkeypatch.setattr(outbound, "_claim", claim_slow_once)
 
     _drain_like_a_threaded_worker(replies * 2, threads=8, monkeypatch=monkeypatch)
 
