@@ -382,6 +382,11 @@ def outbound_send(*, message_id, client: httpx.Client | None = None) -> str:
     if problem is not None:
         return _fail(message_id, {"code": problem[0], "message": problem[1]})
     reply = outbound_reply_build(message)
+    # The process's client too is had before the slot (the first send of a process makes
+    # it, ~100 ms): between a slot and the platform lies only the request itself.
+    adapter = get_adapter(account.platform)
+    base_url = platform_base_url(account)
+    client = client or platform_client()
     # The slot is reserved before the claim (a reply held back by the limit stays
     # ``queued``) and waited for after it: from its slot to the platform a send takes only
     # the request's own way out, never the claim's transaction and its listeners, which
@@ -397,11 +402,10 @@ def outbound_send(*, message_id, client: httpx.Client | None = None) -> str:
     except Exception:
         _requeue(message.pk)
         raise
-    adapter = get_adapter(account.platform)
     try:
         result = adapter.send(
-            client or platform_client(),
-            base_url=platform_base_url(account),
+            client,
+            base_url=base_url,
             credentials=account.credentials,
             account_external_id=account.external_id,
             reply=reply,

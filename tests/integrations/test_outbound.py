@@ -315,11 +315,20 @@ def test_sends_have_a_queue_of_their_own():
 def test_a_threaded_worker_sends_each_reply_once_and_never_over_the_limit(
     telegram, emu, settings, monkeypatch, transactional_db
 ):
-    """Eight threads, every reply's task delivered twice (a redelivery, the sweep), and
-    the first claim slower than the slots' slack (a loaded host): each reply reaches the
-    platform exactly once, and never more than the limit in any second."""
+    """Eight threads, every reply's task delivered twice (a redelivery, the sweep), the
+    first claim slower than the slots' slack (a loaded host) and the process's platform
+    client made by the first send (slowly, as loading the CA bundle is): each reply
+    reaches the platform exactly once, and never more than the limit in any second."""
     settings.CAUSERIE_SEND_RATE_LIMITS = {"telegram": 4}
     replies = [str(_queued_reply(telegram, f"reply {n}").pk) for n in range(10)]
+    client_class = outbound.httpx.Client
+
+    def slow_client(**kwargs):
+        time.sleep(0.5)
+        return client_class(**kwargs)
+
+    monkeypatch.setattr(outbound, "_client", None)
+    monkeypatch.setattr(outbound.httpx, "Client", slow_client)
     claim = outbound._claim
     slowed = []
 
