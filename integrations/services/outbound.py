@@ -257,16 +257,6 @@ def send_slot_keep(*, account: BrandAccount, due: float) -> None:
     raise RetryLater(0.05, "woken late for the rate limit's slots", own_limit=True)
 
 
-def send_slot_wait(*, account: BrandAccount) -> float:
-    """Hold this send until the account's next send slot; seconds to re-queue it for
-    instead when that slot is further than ``SEND_WAIT_BOUND`` (0: send now)."""
-    try:
-        send_slot_keep(account=account, due=send_slot_reserve(account=account))
-    except RetryLater as held:
-        return held.seconds
-    return 0.0
-
-
 def _recipient(conversation: Conversation, account: BrandAccount) -> str | None:
     # Telegram chats and api threads are addressed by the thread, not by the person.
     if account.platform in ("telegram", "api"):
