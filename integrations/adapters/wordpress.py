@@ -284,19 +284,24 @@ class WordPressAdapter(Adapter):
         gone = 1 if comments is None else 0
         if isinstance(previous_total, int) and total is not None:
             gone = max(gone, previous_total - total)
+
+        def walk_at(next_page: int, highest_read: int) -> dict[str, Any]:
+            return {
+                "page": next_page,
+                "walk_started": started,
+                "total": total,
+                "last_id": highest_read,
+            }
+
         if page > 1 and gone > 0:
-            state = {"page": max(1, page - math.ceil(gone / PER_PAGE)), "walk_started": started}
-            return [], {**state, "total": total, "last_id": last_id}, started
+            return [], walk_at(max(1, page - math.ceil(gone / PER_PAGE)), last_id), started
         if comments is None:
             return [], None, started
         ids = [_comment_id(c) for c in comments]
         fresh = [c for c, cid in zip(comments, ids, strict=True) if cid is None or cid > last_id]
         last_id = max([last_id, *(cid for cid in ids if cid is not None)])
         items = [json.dumps(c, ensure_ascii=False).encode("utf-8") for c in fresh]
-        if page >= pages:
-            return items, None, started
-        state = {"page": page + 1, "walk_started": started, "total": total, "last_id": last_id}
-        return items, state, started
+        return items, (walk_at(page + 1, last_id) if page < pages else None), started
 
     def _page(
         self,
