@@ -8,9 +8,12 @@ overtaking its message) raises ``TargetNotYetKnown`` so that processing retries 
 
 import dataclasses
 import logging
+import operator
 import re
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -260,20 +263,53 @@ def _storable_text(text: str) -> str:
     return _UNSTORABLE.sub(lambda found: "" if found.group() == "\x00" else "\ufffd", text)
 
 
-def _parts(value: Any) -> Iterable[Any]:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return (getattr(value, item.name) for item in dataclasses.fields(value))
-    if isinstance(value, dict):
-        return (*value.keys(), *value.values())
-    if isinstance(value, tuple | list):
-        return value
-    return ()
+# Values that hold no string: the walk for unstorable text skips them.
+_WITHOUT_TEXT = frozenset({type(None), bool, int, float, datetime, date, Decimal, uuid.UUID})
+_FIELD_GETTERS: dict[type, Callable[[Any], tuple]] = {}
+
+
+def _field_values(value: Any) -> tuple:
+    """A dataclass instance's field values, through one getter per class."""
+    getter = _FIELD_GETTERS.get(value.__class__)
+    if getter is None:
+        names = [item.name for item in dataclasses.fields(value)]
+        if len(names) > 1:
+            getter = operator.attrgetter(*names)
+        else:  # attrgetter of one name returns the value itself, not a tuple
+            getter = lambda item: tuple(getattr(item, name) for name in names)  # noqa: E731
+        _FIELD_GETTERS[value.__class__] = getter
+    return getter(value)
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in ``value``: itself, or in its dataclass fields, dict keys and values,
+    tuple and list items, however deep."""
+    strings: list[str] = []
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            strings.append(item)
+        elif item.__class__ in _WITHOUT_TEXT:
+            continue
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, tuple | list):
+            pending.extend(item)
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            pending.extend(_field_values(item))
+    return strings
 
 
 def _is_storable(value: Any) -> bool:
-    if isinstance(value, str):
-        return _UNSTORABLE.search(value) is None
-    return all(_is_storable(part) for part in _parts(value))
+    # One search over all the strings at once: walking each value with its own search
+    # was a sixth of a batch's Python time. Joining cannot make or hide a NUL or a lone
+    # surrogate (a str is a sequence of code points, not of UTF-16 units).
+    text = "".join(_strings(value))
+    if text.isascii():
+        return "\x00" not in text
+    return _UNSTORABLE.search(text) is None
 
 
 def storable(value: Any) -> Any:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from integrations.adapters import PLATFORMS, NormalizedEvent, PayloadError, get_adapter
-from integrations.adapters.base import EventType
+from integrations.adapters.base import Attachment, EventType
 from integrations.emulator import scenarios
 from integrations.services.ingest import storable
 
@@ -200,3 +201,61 @@ def test_storable_text_is_what_postgresql_takes_and_no_more_is_changed(text: str
     )
     assert kept == expected
     assert storable(kept) is kept
+
+
+def _expected_storable(text: str) -> str:
+    return "".join(
+        "" if c == "\x00" else "\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=any_text,
+    caption=any_text,
+    key=any_text,
+    value=any_text,
+    related=st.lists(any_text, max_size=3),
+)
+def test_storable_reaches_every_string_of_an_event_and_keeps_a_clean_one(
+    text: str, caption: str, key: str, value: str, related: list[str]
+) -> None:
+    event = NormalizedEvent(
+        channel="api",
+        account_external_id="helpdesk",
+        event_type=EventType.MESSAGE_CREATED,
+        direction="inbound",
+        origin="customer",
+        conversation_kind="direct",
+        thread_key="api:helpdesk:t1",
+        idempotency_key="api:m1",
+        platform_created_at=datetime(2026, 12, 1, tzinfo=UTC),
+        text=text,
+        attachments=(Attachment(kind="image", caption=caption, size=3),),
+        related_external_ids=tuple(related),
+        platform_metadata={key: [value, {"nested": value}, 7, None]},
+    )
+
+    kept = storable(event)
+
+    assert kept.text == _expected_storable(text)
+    assert kept.attachments[0].caption == _expected_storable(caption)
+    assert kept.attachments[0].size == 3
+    assert kept.related_external_ids == tuple(_expected_storable(r) for r in related)
+    clean_value = _expected_storable(value)
+    assert kept.platform_metadata == {
+        _expected_storable(key): [clean_value, {"nested": clean_value}, 7, None]
+    }
+    assert kept.platform_created_at == event.platform_created_at
+    # Nothing to change: the very same event, not a copy.
+    assert (kept is event) == (kept == event)
+    assert storable(kept) is kept
+
+
+def test_storable_replaces_a_surrogate_pair_split_across_two_fields() -> None:
+    # Each half alone is a lone surrogate, whatever the other field holds.
+    attachment = Attachment(kind="file", url="https://x.example/\ud83d", caption="\ude00 ok")
+
+    kept = storable(attachment)
+
+    assert (kept.url, kept.caption) == ("https://x.example/\ufffd", "\ufffd ok")
