@@ -6,6 +6,11 @@ hundreds of rows per statement, and its ``bulk_create`` sends the text of every 
 escaped by psycopg in Python. Here each column is one array parameter bound by the
 server. Values go through each field's ``get_db_prep_save`` like the ORM's, so what is
 stored is what ``save()`` would store.
+
+Rows are model instances, or, given ``model``, plain dicts of column values by field
+``attname`` (``row_new``): a batch that only writes rows and builds their event data
+need not build an instance per row (``Model.__init__`` was the largest item of batch
+ingest's profile).
 """
 
 import re
@@ -103,36 +108,62 @@ def _unnest(fields: Sequence) -> str:
     return f"unnest({', '.join(f'%b::{cast}[]' for cast in casts)})"
 
 
-def _insert(objs: Sequence[Model], suffix: str) -> list:
-    meta = type(objs[0])._meta
+def row_new(model: type[Model], **values: Any) -> dict[str, Any]:
+    """A new row of ``model`` as a dict by field ``attname``: ``values``, and every other
+    field's default, as ``model(**values)`` would hold them."""
+    row = {field.attname: field.get_default() for field in model._meta.concrete_fields}
+    row.update(values)
+    return row
+
+
+def _read_attribute(obj: Model, field) -> Any:
+    return getattr(obj, field.attname)
+
+
+def _read_key(row: dict[str, Any], field) -> Any:
+    return row[field.attname]
+
+
+def _insert(objs: Sequence[Any], suffix: str, model: type[Model] | None) -> list:
+    meta = (model or type(objs[0]))._meta
     fields = meta.concrete_fields
-    columns = _columns(objs, fields, lambda obj, field: field.pre_save(obj, add=True))
+    if model is None:
+        columns = _columns(objs, fields, lambda obj, field: field.pre_save(obj, add=True))
+    else:
+        if any(getattr(field, "auto_now", False) for field in fields):
+            # Such a field sets its value at save, which a dict cannot take.
+            raise ValueError(f"{meta.label} has auto_now fields: insert instances")
+        columns = _columns(objs, fields, _read_key)
     sql = (
         f"INSERT INTO {_quote(meta.db_table)} ({', '.join(_quote(f.column) for f in fields)}) "
         f"SELECT * FROM {_unnest(fields)} {suffix}"
     )
     rows = _execute(sql, columns)
-    for obj in objs:  # saved now, as after save(): a later save() updates them
-        obj._state.adding = False
-        obj._state.db = connection.alias
+    if model is None:
+        for obj in objs:  # saved now, as after save(): a later save() updates them
+            obj._state.adding = False
+            obj._state.db = connection.alias
     return rows
 
 
-def rows_insert(objs: Sequence[Model]) -> None:
-    """Insert ``objs`` (of one model, primary keys set) in one statement.
+def rows_insert(objs: Sequence[Any], *, model: type[Model] | None = None) -> None:
+    """Insert ``objs`` (of one model, primary keys set; dicts of ``model``) in one statement.
 
     Other databases get Django's ``bulk_create``, which writes the same.
     """
     if not objs:
         return
     if connection.vendor != "postgresql":
+        if model is not None:
+            objs = [model(**row) for row in objs]
         type(objs[0]).objects.bulk_create(objs)
         return
-    _insert(objs, "")
+    _insert(objs, "", model)
 
 
-def rows_insert_new(objs: Sequence[Model]) -> None:
-    """Insert ``objs`` (of one model) in one statement; raise ``RowsConflict`` if any existed.
+def rows_insert_new(objs: Sequence[Any], *, model: type[Model] | None = None) -> None:
+    """Insert ``objs`` (of one model; dicts of ``model``) in one statement; raise
+    ``RowsConflict`` if any existed.
 
     PostgreSQL only (``ON CONFLICT`` and ``RETURNING`` on a multi-row insert).
 
@@ -143,23 +174,31 @@ def rows_insert_new(objs: Sequence[Model]) -> None:
     """
     if not objs:
         return
-    meta = type(objs[0])._meta
-    inserted = len(_insert(objs, f"ON CONFLICT DO NOTHING RETURNING {_quote(meta.pk.column)}"))
+    meta = (model or type(objs[0]))._meta
+    returning = f"ON CONFLICT DO NOTHING RETURNING {_quote(meta.pk.column)}"
+    inserted = len(_insert(objs, returning, model))
     if inserted != len(objs):
         raise RowsConflict(f"{len(objs) - inserted} {meta.label} rows already existed")
 
 
-def rows_update(objs: Sequence[Model], field_names: Sequence[str]) -> None:
-    """Write ``field_names`` of every obj (of one model) in one ``UPDATE ... FROM unnest``.
+def rows_update(
+    objs: Sequence[Any], field_names: Sequence[str], *, model: type[Model] | None = None
+) -> None:
+    """Write ``field_names`` of every obj (of one model; dicts of ``model``) in one
+    ``UPDATE ... FROM unnest``.
 
     Other databases get Django's ``bulk_update``, which writes the same.
     """
     if not objs:
         return
     if connection.vendor != "postgresql":
+        if model is not None:
+            objs = [
+                model(**{key: row[key] for key in _attnames(model, field_names)}) for row in objs
+            ]
         type(objs[0]).objects.bulk_update(objs, field_names)
         return
-    meta = type(objs[0])._meta
+    meta = (model or type(objs[0]))._meta
     fields = [meta.pk, *(meta.get_field(name) for name in field_names)]
     columns = [_quote(field.column) for field in fields]
     assignments = ", ".join(f"{column} = v.{column}" for column in columns[1:])
@@ -168,7 +207,12 @@ def rows_update(objs: Sequence[Model], field_names: Sequence[str]) -> None:
         f"FROM {_unnest(fields)} AS v ({', '.join(columns)}) "
         f"WHERE t.{columns[0]} = v.{columns[0]}"
     )
-    _execute(sql, _columns(objs, fields, lambda obj, field: getattr(obj, field.attname)))
+    _execute(sql, _columns(objs, fields, _read_attribute if model is None else _read_key))
+
+
+def _attnames(model: type[Model], field_names: Sequence[str]) -> list[str]:
+    meta = model._meta
+    return [meta.pk.attname, *(meta.get_field(name).attname for name in field_names)]
 
 
 def prefetched(model: type[Model], rows: list) -> QuerySet:

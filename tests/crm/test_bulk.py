@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from crm.bulk import rows_insert, rows_update
+from crm.bulk import RowsConflict, row_new, rows_insert, rows_insert_new, rows_update
 from crm.models import Event
 
 pytestmark = pytest.mark.postgres
@@ -55,3 +55,23 @@ def test_an_update_writes_the_values_as_given(ws):
         "occurred_at": at,
         "data": {"x": [1, "y"]},
     }
+
+
+def test_rows_as_dicts_store_what_instances_store(ws):
+    # A field left out takes its default, as ``Event(**values)`` would hold it.
+    at = timezone.now()
+    row = row_new(Event, workspace_id=ws.workspace.pk, seq=1, type="a", occurred_at=at)
+    assert set(row) == {field.attname for field in Event._meta.concrete_fields}
+    rows_insert([Event(workspace=ws.workspace, seq=2, type="a", occurred_at=at)])
+
+    rows_insert_new([row], model=Event)
+
+    assert _values(1) == {**_values(2), "seq": 1}
+    assert Event.objects.get(seq=1).pk == row["id"]
+
+    row["type"], row["data"] = "b", {"x": ["é", None]}
+    rows_update([row], ["type", "data"], model=Event)
+
+    assert _values(1) == {**_values(2), "seq": 1, "type": "b", "data": {"x": ["é", None]}}
+    with pytest.raises(RowsConflict):
+        rows_insert_new([row], model=Event)
