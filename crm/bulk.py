@@ -85,7 +85,11 @@ def _columns(objs: Sequence[Model], fields: Sequence, read: Callable) -> list[li
     db = connections[DEFAULT_DB_ALIAS]
     columns = []
     for field in fields:
-        values = [read(obj, field) for obj in objs]
+        if read is _read_key:  # rows as dicts: no call per value
+            attname = field.attname
+            values = [obj[attname] for obj in objs]
+        else:
+            values = [read(obj, field) for obj in objs]
         unchanged = _unchanged(field)
         columns.append(
             [
@@ -108,10 +112,33 @@ def _unnest(fields: Sequence) -> str:
     return f"unnest({', '.join(f'%b::{cast}[]' for cast in casts)})"
 
 
+# Per model: the defaults that are the same immutable value for every row, and the
+# fields whose default is made anew for each (a callable: a new id, a new dict).
+_ROW_DEFAULTS: dict[type, tuple[dict[str, Any], list[tuple[str, Callable[[], Any]]]]] = {}
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def _row_defaults(model: type[Model]) -> tuple[dict[str, Any], list]:
+    found = _ROW_DEFAULTS.get(model)
+    if found is None:
+        constant, made = {}, []
+        for field in model._meta.concrete_fields:
+            default = field.get_default()
+            if isinstance(default, _IMMUTABLE) and not (
+                field.has_default() and callable(field.default)
+            ):
+                constant[field.attname] = default
+            else:
+                made.append((field.attname, field.get_default))
+        found = _ROW_DEFAULTS[model] = (constant, made)
+    return found
+
+
 def row_new(model: type[Model], **values: Any) -> dict[str, Any]:
     """A new row of ``model`` as a dict by field ``attname``: ``values``, and every other
     field's default, as ``model(**values)`` would hold them."""
-    row = {field.attname: field.get_default() for field in model._meta.concrete_fields}
+    constant, made = _row_defaults(model)
+    row = {**constant, **{attname: default() for attname, default in made if attname not in values}}
     row.update(values)
     return row
 
