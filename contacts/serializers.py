@@ -11,7 +11,9 @@ field-by-field ``to_representation`` was more than half of a contact page's CPU 
 ``tests/contacts/test_representations.py`` holds the two to the same output.
 """
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from rest_framework import serializers
@@ -134,9 +136,12 @@ def identity_data(identity: Identity) -> dict[str, Any]:
     }
 
 
-def contact_data(contact: Contact) -> dict[str, Any]:
+def contact_data(contact: Contact, *, identities: Iterable | None = None) -> dict[str, Any]:
     """The contact as the REST API shows it (``ContactOutputSerializer``), as plain JSON
-    types, for answers and event data alike; reads the prefetched identities if any."""
+    types, for answers and event data alike; reads the prefetched identities if any
+    (``identities``: these instead)."""
+    if identities is None:
+        identities = contact.identities.all()
     tags = contact.tags
     return {
         "id": _text(contact.pk),
@@ -148,10 +153,19 @@ def contact_data(contact: Contact) -> dict[str, Any]:
         "owner": _text(contact.owner_id),
         "tags": None if tags is None else [_text(tag) for tag in tags],
         "attributes": _object(contact.attributes),
-        "identities": [identity_data(identity) for identity in contact.identities.all()],
+        "identities": [identity_data(identity) for identity in identities],
         "created_at": _time(contact.created_at),
         "updated_at": _time(contact.updated_at),
     }
+
+
+def contact_row_data(contact: dict[str, Any], identities: Iterable[dict[str, Any]]) -> dict:
+    """``contact_data`` of a new contact's row and its identities' rows (by field attname,
+    as ``crm.bulk.row_new`` makes them): no model instance built for them."""
+    return contact_data(
+        SimpleNamespace(pk=contact["id"], **contact),
+        identities=[SimpleNamespace(pk=row["id"], **row) for row in identities],
+    )
 
 
 def timeline_item_data(message, *, show_deleted: bool = False) -> dict[str, Any]:

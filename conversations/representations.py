@@ -7,6 +7,7 @@ fixed number of queries.
 """
 
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from .models import Conversation, Message
@@ -185,3 +186,9 @@ def message_data(message: Message, *, show_deleted: bool = False) -> dict:
         "created_at": iso(message.created_at),
         "platform_metadata": message.platform_metadata,
     }
+
+
+def message_row_data(row: dict[str, Any]) -> dict:
+    """``message_data`` of a new message's row (by field attname, as ``crm.bulk.row_new``
+    makes it), which has no reactions or edits yet: no model instance built for it."""
+    return message_data(SimpleNamespace(pk=row["id"], reaction_list=(), edit_list=(), **row))

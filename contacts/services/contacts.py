@@ -1,5 +1,6 @@
 """Creating, changing and deleting contacts; the derived search columns; who may write."""
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
@@ -48,16 +49,34 @@ def workspace_wide_write_check(*, actor: Actor, action: str) -> None:
 # --- Derived columns ----------------------------------------------------------------------
 
 
+def contact_derived(
+    *, name: str, email: str, phone: str, tags: list, identities: Iterable[tuple[str, str]]
+) -> dict[str, str]:
+    """A contact's derived search and filter columns (``search_text``, ``phone_key``,
+    ``tag_keys``) from its values and its identities' ``(handle, display_name)``."""
+    parts = [name, email, phone, normalize.phone_digits(phone)]
+    for handle, display_name in identities:
+        parts += [handle, display_name]
+    return {
+        "search_text": " | ".join(normalize.fold(p) for p in parts if p),
+        "phone_key": normalize.phone_digits(phone),
+        "tag_keys": normalize.tags_key(tags),
+    }
+
+
 def contact_denormalize(contact: Contact, *, identities: list[Identity] | None = None) -> None:
     """Recompute the contact's derived search and filter columns (not saved)."""
     if identities is None:
         identities = list(Identity.objects.filter(contact_id=contact.pk))
-    parts = [contact.name, contact.email, contact.phone, normalize.phone_digits(contact.phone)]
-    for identity in identities:
-        parts += [identity.handle, identity.display_name]
-    contact.search_text = " | ".join(normalize.fold(p) for p in parts if p)
-    contact.phone_key = normalize.phone_digits(contact.phone)
-    contact.tag_keys = normalize.tags_key(contact.tags)
+    derived = contact_derived(
+        name=contact.name,
+        email=contact.email,
+        phone=contact.phone,
+        tags=contact.tags,
+        identities=[(identity.handle, identity.display_name) for identity in identities],
+    )
+    for column, value in derived.items():
+        setattr(contact, column, value)
 
 
 def contact_refresh(contact: Contact) -> Contact:

@@ -5,10 +5,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from crm.actors import Actor
-from crm.bulk import prefetched, rows_insert, rows_insert_new
+from crm.bulk import row_new, rows_insert, rows_insert_new
 from crm.exceptions import Conflict, InvalidInput
 from crm.models import Workspace
 from crm.services.events import event_record
@@ -16,8 +17,14 @@ from integrations.models import PLATFORMS, BrandAccount
 
 from .. import normalize
 from ..models import Contact, Identity
-from ..serializers import contact_data
-from .contacts import contact_denormalize, contact_fresh, contact_touch, contact_write_check
+from ..serializers import contact_data, contact_row_data
+from .contacts import (
+    contact_denormalize,
+    contact_derived,
+    contact_fresh,
+    contact_touch,
+    contact_write_check,
+)
 
 # Platforms whose user ids are scoped to one Page, app, integration or site (CHANNELS.md
 # §9; a forum's or blog's users are its own): the same person has another id through
@@ -48,19 +55,23 @@ def identity_scope(*, platform: str, brand_account: BrandAccount | None) -> tupl
     return "", None
 
 
+def _profile_changes(current: Callable[[str], Any], **fields: Any) -> dict[str, Any]:
+    """The profile fields an event changes: given, and unlike ``current(field)``."""
+    return {
+        key: value
+        for key, value in fields.items()
+        # An event without the field (None, or "" but for the profile) says nothing of it.
+        if value is not None and (key == "profile" or value != "") and current(key) != value
+    }
+
+
 def _profile_apply(identity: Identity, **fields: Any) -> bool:
-    changed = False
-    for key, value in fields.items():
-        if value is None:
-            continue
-        if key != "profile" and value == "":
-            continue  # an event without the field says nothing about it
-        if getattr(identity, key) != value:
-            setattr(identity, key, value)
-            changed = True
-    if changed:
+    changes = _profile_changes(lambda key: getattr(identity, key), **fields)
+    for key, value in changes.items():
+        setattr(identity, key, value)
+    if changes:
         identity.handle_key = normalize.handle_key(identity.handle)
-    return changed
+    return bool(changes)
 
 
 def identity_create(
@@ -284,32 +295,52 @@ class IdentitySeen:
     avatar_url: str = ""
 
 
+# A batch's view of a person's contact: what its messages and conversations need.
+CONTACT_SEEN_KEYS = ("id", "name", "email", "phone")
+
+
+def _contact_seen(contact: Contact) -> dict[str, Any]:
+    return {key: getattr(contact, key) for key in CONTACT_SEEN_KEYS}
+
+
 def identities_resolve_batch(
     *,
     workspace: Workspace,
     platform: str,
     brand_account: BrandAccount | None,
     seen: Sequence[IdentitySeen],
-) -> tuple[list[Identity | None], list[list[tuple[str, dict]]]]:
+) -> tuple[list[dict[str, Any] | None], list[list[tuple[str, dict]]]]:
     """``identity_resolve`` for many events at once, set-based; PostgreSQL only.
 
-    Returns, aligned with ``seen``: each identity with its contact, and the events to
-    record before that event's own (``contact.created`` where a person first appears,
-    ``contact.updated`` where their profile changed), for the caller to record. The
-    identities already known are read in one query; the new ones (and their contacts) are
-    made in two inserts; a changed profile is written by the per-event rule. ``None``
-    marks a user the per-event ``identity_resolve`` must handle: an imported placeholder
-    to adopt, a contact merged away.
+    Returns, aligned with ``seen``: each person's contact (its ``CONTACT_SEEN_KEYS``),
+    and the events to record before that event's own (``contact.created`` where a person
+    first appears, ``contact.updated`` where their profile changed), for the caller to
+    record. The identities already known are read in one query, as rows; the new ones
+    (and their contacts) are made in two inserts of rows; a changed profile is written by
+    the per-event rule. ``None`` marks a user the per-event ``identity_resolve`` must
+    handle: an imported placeholder to adopt, a contact merged away.
 
     Must run inside a savepoint: when another writer created one of the identities
     first, ``RowsConflict`` is raised and the caller rolls back and takes the per-event path.
     """
     scope_key, brand_account = identity_scope(platform=platform, brand_account=brand_account)
-    lookup = {"workspace": workspace, "platform": platform, "scope_key": scope_key}
-    known = {
-        identity.external_id: identity
-        for identity in Identity.objects.select_related("contact").filter(
+    lookup = {"workspace_id": workspace.pk, "platform": platform, "scope_key": scope_key}
+    # Rows, not model instances: an identity whose profile changes is read again whole.
+    known: dict[str, dict | Identity] = {
+        row["external_id"]: row
+        for row in Identity.objects.filter(
             **lookup, external_id__in={s.external_id for s in seen}
+        ).values(
+            "id",
+            "external_id",
+            "handle",
+            "display_name",
+            "avatar_url",
+            "contact_id",
+            contact_name=F("contact__name"),
+            contact_email=F("contact__email"),
+            contact_phone=F("contact__phone"),
+            contact_merged_into_id=F("contact__merged_into_id"),
         )
     }
     handle_keys = {
@@ -324,17 +355,20 @@ def identities_resolve_batch(
         ).values_list("external_id", flat=True)
     )
     records: list[list[tuple[str, dict]]] = [[] for _ in seen]
-    created: list[Identity] = []
+    contacts: list[dict] = []
+    created: list[dict] = []
     # New people, as the first event showing them says.
     for index, person in enumerate(seen):
         if person.external_id in known or (
             PLACEHOLDER_PREFIX + normalize.handle_key(person.handle) in adoptable
         ):
             continue
-        contact = Contact(workspace=workspace, name=person.display_name or person.handle)
-        identity = Identity(
-            contact=contact,
-            brand_account=brand_account,
+        name = person.display_name or person.handle
+        contact = row_new(Contact, workspace_id=workspace.pk, name=name)
+        identity = row_new(
+            Identity,
+            contact_id=contact["id"],
+            brand_account_id=brand_account.pk if brand_account is not None else None,
             handle=person.handle,
             handle_key=normalize.handle_key(person.handle),
             display_name=person.display_name,
@@ -343,29 +377,54 @@ def identities_resolve_batch(
             external_id=person.external_id,
             **lookup,
         )
-        contact_denormalize(contact, identities=[identity])
-        contact._prefetched_objects_cache = {"identities": prefetched(Identity, [identity])}
-        records[index].append(("contact.created", contact_data(contact)))
+        contact.update(
+            contact_derived(
+                name=name,
+                email=contact["email"],
+                phone=contact["phone"],
+                tags=contact["tags"],
+                identities=[(person.handle, person.display_name)],
+            )
+        )
+        records[index].append(("contact.created", contact_row_data(contact, [identity])))
+        identity.update(
+            contact_name=name,
+            contact_email=contact["email"],
+            contact_phone=contact["phone"],
+            contact_merged_into_id=None,
+        )
         known[person.external_id] = identity
+        contacts.append(contact)
         created.append(identity)
-    rows_insert([identity.contact for identity in created])
+    rows_insert(contacts, model=Contact)
     # In key order, so that two workers creating the same people wait, not deadlock.
-    rows_insert_new(sorted(created, key=lambda identity: identity.external_id))
+    rows_insert_new(sorted(created, key=lambda identity: identity["external_id"]), model=Identity)
     # Then every event's view of its author, in order: a changed profile updates it.
-    resolved: list[Identity | None] = []
+    resolved: list[dict | None] = []
     for index, person in enumerate(seen):
         identity = known.get(person.external_id)
-        if identity is None or identity.contact.merged_into_id:
+        if identity is None:
             resolved.append(None)
             continue
+        fields = {
+            "handle": person.handle,
+            "display_name": person.display_name,
+            "avatar_url": person.avatar_url,
+        }
+        if isinstance(identity, dict):
+            if identity["contact_merged_into_id"]:
+                resolved.append(None)
+                continue
+            if not _profile_changes(identity.__getitem__, **fields):
+                resolved.append({key: identity[f"contact_{key}"] for key in CONTACT_SEEN_KEYS})
+                continue
+            identity = Identity.objects.select_related("contact").get(pk=identity["id"])
         identity = _identity_refresh(
             workspace=workspace,
             identity=identity,
             record=lambda kind, data, index=index: records[index].append((kind, data)),
-            handle=person.handle,
-            display_name=person.display_name,
-            avatar_url=person.avatar_url,
+            **fields,
         )
         known[person.external_id] = identity
-        resolved.append(identity)
+        resolved.append(_contact_seen(identity.contact))
     return resolved, records

@@ -1,7 +1,7 @@
 """Messages: replies and private notes, inbound ingest, edits, deletions, reactions."""
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +11,7 @@ from django.db.models import QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from crm.actors import Actor
-from crm.bulk import prefetched, rows_insert_new, rows_update
+from crm.bulk import prefetched, row_new, rows_insert_new, rows_update
 from crm.exceptions import Conflict, Forbidden, InvalidInput, NotFound, PolicyRefusal
 from crm.models import Team
 from crm.scopes import ROLE_SALES, ROLE_VIEWER
@@ -26,13 +26,18 @@ from ..models import (
     STATUS_RESOLVED,
     STATUS_SNOOZED,
     Conversation,
-    Label,
     Message,
     MessageEdit,
     Reaction,
 )
 from ..presence import members_typing
-from ..representations import conversation_data, message_data
+from ..representations import (
+    conversation_data,
+    conversation_row_data,
+    message_data,
+    message_row_data,
+)
+from ..selectors import inbox_rows
 from ..signals import reply_queued
 from ..sla import business_seconds
 from ..windows import reply_message_tag, reply_window
@@ -267,23 +272,24 @@ class IngestResult:
     conversation_created: bool
 
 
-def _conversation_new(
-    *, brand_account, thread_key: str, contact, kind: str, subject: str, team, at: datetime
-) -> Conversation:
-    """A platform thread's conversation as its first inbound message creates it (unsaved)."""
-    return Conversation(
-        workspace_id=brand_account.workspace_id,
-        brand_account=brand_account,
-        thread_key=thread_key,
-        contact=contact,
-        platform=brand_account.platform,
-        kind=kind,
-        subject=subject,
-        team=team,
-        last_message_at=at,
-        created_at=at,
-        updated_at=at,
-    )
+def _conversation_new_values(
+    *, brand_account, thread_key: str, contact_id, kind: str, subject: str, team_id, at: datetime
+) -> dict[str, Any]:
+    """A platform thread's conversation as its first inbound message creates it: the
+    values by field attname (``Conversation(**values)``, ``row_new``)."""
+    return {
+        "workspace_id": brand_account.workspace_id,
+        "brand_account_id": brand_account.pk,
+        "thread_key": thread_key,
+        "contact_id": contact_id,
+        "platform": brand_account.platform,
+        "kind": kind,
+        "subject": subject,
+        "team_id": team_id,
+        "last_message_at": at,
+        "created_at": at,
+        "updated_at": at,
+    }
 
 
 def _conversation_find_or_create(
@@ -308,20 +314,58 @@ def _conversation_find_or_create(
         # A savepoint: a parallel delivery of the same thread may win the unique
         # constraint, and then this one uses its row.
         with transaction.atomic():
-            created = _conversation_new(
-                brand_account=brand_account,
-                thread_key=thread_key,
-                contact=contact,
-                kind=kind,
-                subject=subject,
-                team=team,
-                at=at,
+            created = Conversation(
+                **_conversation_new_values(
+                    brand_account=brand_account,
+                    thread_key=thread_key,
+                    contact_id=contact.pk,
+                    kind=kind,
+                    subject=subject,
+                    team_id=team.pk if team is not None else None,
+                    at=at,
+                )
             )
             created.save(force_insert=True)
     except IntegrityError:
         existing = Conversation.objects.filter(**lookup).values_list("pk", flat=True).get()
         return _lock_conversation(existing), False
     return _lock_conversation(created.pk), True
+
+
+def _inbound_message_values(
+    *,
+    conversation_id,
+    contact_id,
+    contact_name: str,
+    brand_account,
+    external_id: str,
+    text: str,
+    attachments: list,
+    at: datetime,
+    now: datetime,
+    parent_id,
+    author_name: str,
+    platform_metadata: dict,
+) -> dict[str, Any]:
+    """An inbound message as ingest stores it: the values by field attname
+    (``Message(**values)``, ``row_new``)."""
+    return {
+        "workspace_id": brand_account.workspace_id,
+        "conversation_id": conversation_id,
+        "brand_account_id": brand_account.pk,
+        "direction": "inbound",
+        "author_type": "contact",
+        "author_id": str(contact_id),
+        "author_name": author_name or contact_name,
+        "text": text or "",
+        "attachments": attachments,
+        "external_id": external_id,
+        "parent_id": parent_id,
+        "status": "received",
+        "received_at": at,
+        "platform_metadata": platform_metadata,
+        "created_at": now,
+    }
 
 
 def _inbound_message_new(
@@ -339,28 +383,61 @@ def _inbound_message_new(
 ) -> Message:
     """An inbound message as ingest stores it (unsaved; it has no reactions or edits yet)."""
     message = Message(
-        workspace_id=brand_account.workspace_id,
-        conversation=conversation,
-        brand_account=brand_account,
-        direction="inbound",
-        author_type="contact",
-        author_id=str(conversation.contact_id),
-        author_name=author_name or conversation.contact.name,
-        text=text or "",
-        attachments=attachments,
-        external_id=external_id,
-        parent_id=parent_id,
-        status="received",
-        received_at=at,
-        platform_metadata=platform_metadata,
-        created_at=now,
+        **_inbound_message_values(
+            conversation_id=conversation.pk,
+            contact_id=conversation.contact_id,
+            contact_name=conversation.contact.name,
+            brand_account=brand_account,
+            external_id=external_id,
+            text=text,
+            attachments=attachments,
+            at=at,
+            now=now,
+            parent_id=parent_id,
+            author_name=author_name,
+            platform_metadata=platform_metadata,
+        )
     )
+    message.conversation = conversation
+    message.brand_account = brand_account
     # A new message has no reactions or edits: its event data needs no query for them.
     message._prefetched_objects_cache = {
         "reactions": prefetched(Reaction, []),
         "edits": prefetched(MessageEdit, []),
     }
     return message
+
+
+def _inbound_apply_row(
+    row: dict[str, Any],
+    message: dict[str, Any],
+    *,
+    conversation_created: bool,
+    now: datetime,
+) -> None:
+    """What a new customer message does to its conversation's ``INBOUND_COLUMNS`` (in
+    ``row``, by attname; ``message`` likewise; nothing saved).
+
+    A resolved conversation reopens (keeping its first response), a snoozed or pending
+    one opens, the reply window moves on, the customer starts waiting if nobody was.
+    """
+    at = message["received_at"]
+    if row["status"] == STATUS_RESOLVED:
+        row["reopened_count"] += 1
+        row["resolved_at"] = None
+    if row["status"] in (STATUS_RESOLVED, STATUS_SNOOZED, STATUS_PENDING):
+        row["status"] = STATUS_OPEN
+        row["snoozed_until"] = None
+    # Platforms deliver out of order: the window and sort columns only move forward.
+    row["last_inbound_at"] = max(filter(None, [row["last_inbound_at"], at]))
+    if at >= row["last_message_at"] or conversation_created:
+        row["last_message_at"] = at
+        row["last_message_preview"] = _preview(message["text"], message["attachments"])
+        row["last_message_direction"] = "inbound"
+    if row["waiting_since"] is None:
+        row["waiting_since"] = at
+    row["unread_count"] += 1
+    row["updated_at"] = now
 
 
 def _inbound_apply(
@@ -370,28 +447,20 @@ def _inbound_apply(
     conversation_created: bool,
     now: datetime,
 ) -> None:
-    """What a new customer message does to its conversation (in memory, not saved).
-
-    A resolved conversation reopens (keeping its first response), a snoozed or pending
-    one opens, the reply window moves on, the customer starts waiting if nobody was.
-    """
-    at = message.received_at
-    if conversation.status == STATUS_RESOLVED:
-        conversation.reopened_count += 1
-        conversation.resolved_at = None
-    if conversation.status in (STATUS_RESOLVED, STATUS_SNOOZED, STATUS_PENDING):
-        conversation.status = STATUS_OPEN
-        conversation.snoozed_until = None
-    # Platforms deliver out of order: the window and sort columns only move forward.
-    conversation.last_inbound_at = max(filter(None, [conversation.last_inbound_at, at]))
-    if at >= conversation.last_message_at or conversation_created:
-        conversation.last_message_at = at
-        conversation.last_message_preview = _preview(message.text, message.attachments)
-        conversation.last_message_direction = "inbound"
-    if conversation.waiting_since is None:
-        conversation.waiting_since = at
-    conversation.unread_count += 1
-    conversation.updated_at = now
+    """``_inbound_apply_row`` on model instances."""
+    row = {column: getattr(conversation, column) for column in INBOUND_COLUMNS}
+    _inbound_apply_row(
+        row,
+        {
+            "received_at": message.received_at,
+            "text": message.text,
+            "attachments": message.attachments,
+        },
+        conversation_created=conversation_created,
+        now=now,
+    )
+    for column, value in row.items():
+        setattr(conversation, column, value)
 
 
 # The conversation columns ``_inbound_apply`` (and nothing else of ingest) changes.
@@ -411,19 +480,17 @@ INBOUND_COLUMNS = (
 
 
 def _inbound_records(
-    conversation: Conversation,
-    message: Message,
+    conversation: dict,
+    message: dict,
     *,
     conversation_created: bool,
     adopted: Sequence[Message] = (),
 ) -> list[tuple[str, dict]]:
-    """The events of one ingested message, from the rows as they were just written."""
+    """The events of one ingested message, from the event data of its conversation and
+    message as they were just written."""
     return [
-        (
-            "conversation.created" if conversation_created else "conversation.updated",
-            conversation_data(conversation),
-        ),
-        ("message.created", message_data(message)),
+        ("conversation.created" if conversation_created else "conversation.updated", conversation),
+        ("message.created", message),
         *(("message.updated", message_data(reply)) for reply in adopted),
     ]
 
@@ -512,12 +579,16 @@ def message_ingest_inbound(
     _inbound_apply(conversation, message, conversation_created=conversation_created, now=now)
     conversation.save()
     conversation_auto_assign(conversation=conversation)
-    adopted = {} if conversation_created else _orphans_adopt([message])
+    adopted = (
+        {}
+        if conversation_created
+        else _orphans_adopt([(message.conversation_id, message.external_id, message.pk)])
+    )
     events_record(
         workspace=conversation.workspace,
         items=_inbound_records(
-            conversation,
-            message,
+            conversation_data(conversation),
+            message_data(message),
             conversation_created=conversation_created,
             adopted=adopted.get(message.pk, []),
         ),
@@ -525,30 +596,31 @@ def message_ingest_inbound(
     return IngestResult(message, conversation, True, conversation_created)
 
 
-def _orphans_adopt(parents: Sequence[Message]) -> dict[Any, list[Message]]:
+def _orphans_adopt(parents: Sequence[tuple[Any, str, Any]]) -> dict[Any, list[Message]]:
     """Thread under each new message the replies of its conversation that came before it.
 
-    Returns the adopted replies by parent id, as they are now (for their events). One
-    query when there are none, however many parents.
+    ``parents`` are the new messages' ``(conversation_id, external_id, id)``. Returns the
+    adopted replies by parent id, as they are now (for their events). One query when
+    there are none, however many parents.
     """
-    by_key = {(p.conversation_id, p.external_id): p for p in parents}
+    by_key = {(conversation_id, external_id): pk for conversation_id, external_id, pk in parents}
     orphans = Message.objects.filter(
-        conversation_id__in={p.conversation_id for p in parents},
+        conversation_id__in={conversation_id for conversation_id, _, _ in parents},
         parent__isnull=True,
         # msg_awaiting_parent's own condition, so that it serves the query.
         platform_metadata__has_key=ORPHAN_KEY,
-        **{f"platform_metadata__{ORPHAN_KEY}__in": [p.external_id for p in parents]},
+        **{f"platform_metadata__{ORPHAN_KEY}__in": [external_id for _, external_id, _ in parents]},
     ).prefetch_related("reactions", "edits")
     adopted: dict[Any, list[Message]] = {}
     for orphan in orphans:
-        parent = by_key.get((orphan.conversation_id, orphan.platform_metadata.get(ORPHAN_KEY)))
-        if parent is None:
+        parent_id = by_key.get((orphan.conversation_id, orphan.platform_metadata.get(ORPHAN_KEY)))
+        if parent_id is None:
             continue
-        orphan.parent = parent
+        orphan.parent_id = parent_id
         orphan.platform_metadata = {
             k: v for k, v in orphan.platform_metadata.items() if k != ORPHAN_KEY
         }
-        adopted.setdefault(parent.pk, []).append(orphan)
+        adopted.setdefault(parent_id, []).append(orphan)
     rows_update(
         [o for replies in adopted.values() for o in replies], ["parent", "platform_metadata"]
     )
@@ -581,7 +653,8 @@ class InboundMessage:
     """One customer message for ``messages_ingest_inbound_batch``."""
 
     thread_key: str
-    contact: Any  # the author's contact, the conversation's when it is new
+    # The author's contact (its id, name, email, phone), the conversation's when it is new.
+    contact: dict[str, Any]
     external_id: str
     text: str = ""
     attachments: list = field(default_factory=list)
@@ -599,13 +672,15 @@ def messages_ingest_inbound_batch(
     """Store many customer messages of one brand account set-based; PostgreSQL only.
 
     The rules and the event data are those of ``message_ingest_inbound``, applied in
-    ``messages`` order to rows held in memory, then written in a fixed number of
-    statements whatever the count: one read of the external ids already stored (and of
-    the parents), one locked read of the known conversations (and one of their labels),
-    one read of earlier replies waiting for one of these messages as their parent, one
-    insert of the new conversations, one of the messages, one update of the
-    conversations' inbox columns. A reply earlier in the batch than its parent is
-    threaded at once. Returns each message's events (none for one already stored), for
+    ``messages`` order to rows held in memory (dicts by attname, not model instances),
+    then written in a fixed number of statements whatever the count: one read of the
+    external ids already stored (and of the parents), one locked read of the known
+    conversations as inbox rows (with their labels), one read of earlier replies waiting
+    for one of these messages as their parent, one insert of the new conversations, one
+    of the messages, one update of the conversations' inbox columns (and, only if a
+    known conversation waits in an auto-assigning team's queue, one read of the teams
+    and the round robin's own statements). A reply earlier in the batch than its parent
+    is threaded at once. Returns each message's events (none for one already stored), for
     the caller to record in one ``events_record`` with whatever else its batch records.
 
     Must run inside a savepoint: when another writer made one of the new rows first,
@@ -627,51 +702,74 @@ def messages_ingest_inbound_batch(
     for item in messages:
         if item.external_id not in known:
             new.setdefault(item.external_id, item)
+    # Rows, not model instances: the inbox's row (the event data's source) and the
+    # columns ingest changes, by attname.
     conversations = {
-        c.thread_key: c
-        for c in Conversation.objects.select_for_update(of=("self",))
-        .select_related("workspace", "team", "contact")
-        .prefetch_related("labels")
-        .filter(
-            workspace_id=brand_account.workspace_id,
-            brand_account=brand_account,
-            thread_key__in={item.thread_key for item in new.values()},
+        row["thread_key"]: row
+        for row in inbox_rows(
+            Conversation.objects.select_for_update(of=("self",))
+            .filter(
+                workspace_id=brand_account.workspace_id,
+                brand_account=brand_account,
+                thread_key__in={item.thread_key for item in new.values()},
+            )
+            # The unique index's own condition, so that it serves a list of over 100 keys
+            # (see ``messages_by_platform_ids``).
+            .exclude(thread_key="")
+            .order_by("pk")
         )
-        # The unique index's own condition, so that it serves a list of over 100 keys
-        # (see ``messages_by_platform_ids``).
-        .exclude(thread_key="")
-        .order_by("pk")
     }
-    created: dict[str, Conversation] = {}
+    created: dict[str, dict] = {}
     for item in new.values():
         if item.thread_key not in conversations:
-            conversation = _conversation_new(
-                brand_account=brand_account,
-                thread_key=item.thread_key,
-                contact=item.contact,
-                kind=item.kind,
-                subject=item.subject,
-                team=None,
-                at=item.received_at.astimezone(UTC),
+            contact = item.contact
+            conversation = row_new(
+                Conversation,
+                **_conversation_new_values(
+                    brand_account=brand_account,
+                    thread_key=item.thread_key,
+                    contact_id=contact["id"],
+                    kind=item.kind,
+                    subject=item.subject,
+                    team_id=None,
+                    at=item.received_at.astimezone(UTC),
+                ),
             )
-            conversation._prefetched_objects_cache = {"labels": prefetched(Label, [])}
+            conversation.update(
+                contact_name=contact["name"],
+                contact_email=contact["email"],
+                contact_phone=contact["phone"],
+                label_ids=[],
+            )
             conversations[item.thread_key] = created[item.thread_key] = conversation
-    rows = {
-        external_id: _inbound_message_new(
-            conversation=conversations[item.thread_key],
-            brand_account=brand_account,
-            external_id=external_id,
-            text=item.text,
-            attachments=item.attachments,
-            at=item.received_at.astimezone(UTC),
-            now=now,
-            parent_id=None,
-            author_name=item.author_name,
-            platform_metadata=dict(item.platform_metadata),
+    rows = {}
+    for external_id, item in new.items():
+        conversation = conversations[item.thread_key]
+        rows[external_id] = row_new(
+            Message,
+            **_inbound_message_values(
+                conversation_id=conversation["id"],
+                contact_id=conversation["contact_id"],
+                contact_name=conversation["contact_name"],
+                brand_account=brand_account,
+                external_id=external_id,
+                text=item.text,
+                attachments=item.attachments,
+                at=item.received_at.astimezone(UTC),
+                now=now,
+                parent_id=None,
+                author_name=item.author_name,
+                platform_metadata=dict(item.platform_metadata),
+            ),
         )
-        for external_id, item in new.items()
-    }
-    adopted = _orphans_adopt([m for m in rows.values() if m.conversation.thread_key not in created])
+    adopted = _orphans_adopt(
+        [
+            (row["conversation_id"], external_id, row["id"])
+            for external_id, row in rows.items()
+            if new[external_id].thread_key not in created
+        ]
+    )
+    assign = _auto_assign_rows(conversations.values())
     records: list[list[tuple[str, dict]]] = []
     applied: set[str] = set()
     started: set[str] = set()
@@ -683,28 +781,52 @@ def messages_ingest_inbound_batch(
         applied.add(item.external_id)
         parent = item.parent_external_id
         # A parent later in the same batch is threaded too: its row exists by commit.
-        message.parent_id = known.get(parent) or (rows[parent].pk if parent in rows else None)
-        if parent and message.parent_id is None:
-            message.platform_metadata[ORPHAN_KEY] = parent
+        message["parent_id"] = known.get(parent) or (rows[parent]["id"] if parent in rows else None)
+        if parent and message["parent_id"] is None:
+            message["platform_metadata"][ORPHAN_KEY] = parent
         conversation = conversations[item.thread_key]
         first = item.thread_key in created and item.thread_key not in started
         started.add(item.thread_key)
-        _inbound_apply(conversation, message, conversation_created=first, now=now)
-        conversation_auto_assign(conversation=conversation)
+        _inbound_apply_row(conversation, message, conversation_created=first, now=now)
+        assign(conversation)
         records.append(
             _inbound_records(
-                conversation,
-                message,
+                conversation_row_data(conversation),
+                message_row_data(message),
                 conversation_created=first,
-                adopted=adopted.get(message.pk, []),
+                adopted=adopted.get(message["id"], []),
             )
         )
     # Keys in a stable order, so that two batches inserting the same keys queue on the
     # unique index in the same order instead of deadlocking.
-    rows_insert_new([created[key] for key in sorted(created)])
-    rows_insert_new([rows[key] for key in sorted(rows)])
-    rows_update([c for key, c in conversations.items() if key not in created], INBOUND_COLUMNS)
+    rows_insert_new([created[key] for key in sorted(created)], model=Conversation)
+    rows_insert_new([rows[key] for key in sorted(rows)], model=Message)
+    rows_update(
+        [c for key, c in conversations.items() if key not in created],
+        INBOUND_COLUMNS,
+        model=Conversation,
+    )
     return records
+
+
+def _auto_assign_rows(rows: Iterable[dict]) -> Callable[[dict], None]:
+    """``conversation_auto_assign`` for conversation rows: a function to call on a row
+    after each message, which assigns it (and sets its ``assignee_id``) if its team's
+    round robin takes it. The teams of rows that may need one are read in one query,
+    only when there are any.
+    """
+    team_ids = {row["team_id"] for row in rows if row["team_id"] and row["assignee_id"] is None}
+    teams = Team.objects.in_bulk(team_ids) if team_ids else {}
+
+    def assign(row: dict) -> None:
+        if row["assignee_id"] is not None or row["team_id"] not in teams:
+            return
+        conversation = Conversation(id=row["id"], team_id=row["team_id"], status=row["status"])
+        conversation.team = teams[row["team_id"]]
+        if conversation_auto_assign(conversation=conversation):
+            row["assignee_id"] = conversation.assignee_id
+
+    return assign
 
 
 def _message_updated(message: Message) -> None:

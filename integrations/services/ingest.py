@@ -410,7 +410,7 @@ def batchable(events: Sequence[NormalizedEvent]) -> bool:
 def _deferred_deliveries(
     inbound: Sequence[tuple[int, NormalizedEvent]],
     seen: Sequence[IdentitySeen],
-    identities: Sequence[Any],
+    contacts: Sequence[Any],
     edited: set[int],
 ) -> set[int]:
     """The deliveries to leave to the per-event path, applied after the others.
@@ -421,7 +421,7 @@ def _deferred_deliveries(
     thread, an author or a parent with one of them.
     """
     slow = set(edited) | {
-        index for (index, _), identity in zip(inbound, identities, strict=True) if identity is None
+        index for (index, _), contact in zip(inbound, contacts, strict=True) if contact is None
     }
     while True:
         touched = [
@@ -485,21 +485,21 @@ def normalized_events_ingest_batch(
             stored.add(event.external_message_id)
         inbound.append((index, event))
     seen = [_author(event) for _, event in inbound]
-    identities, people_records = identities_resolve_batch(
+    contacts, people_records = identities_resolve_batch(
         workspace=account.workspace, platform=account.platform, brand_account=account, seen=seen
     )
-    deferred = _deferred_deliveries(inbound, seen, identities, edited)
+    deferred = _deferred_deliveries(inbound, seen, contacts, edited)
     kept = [
-        (event, identity)
-        for (index, event), identity in zip(inbound, identities, strict=True)
+        (event, contact)
+        for (index, event), contact in zip(inbound, contacts, strict=True)
         if index not in deferred
     ]
     per_message = iter(
         messages_ingest_inbound_batch(
             brand_account=account,
             messages=[
-                InboundMessage(contact=identity.contact, **_inbound_message_fields(event))
-                for event, identity in kept
+                InboundMessage(contact=contact, **_inbound_message_fields(event))
+                for event, contact in kept
             ],
         )
     )

@@ -20,8 +20,9 @@ from django.utils import timezone
 from contacts.models import Contact, Identity
 from conversations.models import Conversation, Message
 from conversations.services.messages import message_ingest_inbound
-from crm.models import Event
+from crm.models import Event, Team
 from crm.services.events import events_record
+from crm.services.workspaces import team_create
 from integrations.emulator.scenarios import feed_comment, messenger_message, page_envelope
 from integrations.emulator.signing import meta_body
 from integrations.models import BrandAccount, InboundEvent
@@ -429,3 +430,39 @@ def _waits_for_a_lock(backend_pid: int) -> bool:
             "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", [backend_pid]
         )
         return bool(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db
+def test_a_batch_gives_a_waiting_conversation_to_its_auto_assigning_team(account, ws):
+    agent = ws.add_member("agent")[0]
+    team = team_create(actor=ws.owner_actor, name="Support", member_ids=[agent.pk])
+    Team.objects.filter(pk=team.pk).update(auto_assign=True)
+    contact = Contact.objects.create(workspace=account.workspace, name="Ada")
+    waiting = message_ingest_inbound(
+        brand_account=account,
+        thread_key=f"{PAGE}:psid-queued",
+        contact=contact,
+        external_id="m_0",
+        text="earlier",
+    ).conversation
+    Conversation.objects.filter(pk=waiting.pk).update(team=team, assignee=None)
+    after = Event.objects.order_by("-seq").values_list("seq", flat=True).first()
+    Identity.objects.create(
+        workspace=account.workspace,
+        contact=contact,
+        platform="facebook",
+        brand_account=account,
+        scope_key=str(account.pk),
+        external_id="psid-queued",
+    )
+    _store(account, [_dm("psid-queued", "m_1", 1), _dm("psid-other", "m_2", 2)])
+
+    assert processing.inbound_events_process_batch() == 2
+
+    waiting.refresh_from_db()
+    assert waiting.assignee_id == agent.pk
+    updated = Event.objects.filter(seq__gt=after, type="conversation.updated").get()
+    assert updated.data["id"] == str(waiting.pk)
+    assert updated.data["assignee"] == str(agent.pk)
+    other = Conversation.objects.get(thread_key=f"{PAGE}:psid-other")
+    assert other.assignee_id is None
