@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet, prefetch_related_objects
 from django.utils import timezone
 
@@ -603,14 +603,16 @@ def _orphans_adopt(parents: Sequence[tuple[Any, str, Any]]) -> dict[Any, list[Me
     adopted replies by parent id, as they are now (for their events). One query when
     there are none, however many parents.
     """
+    if not parents:
+        return {}
     by_key = {(conversation_id, external_id): pk for conversation_id, external_id, pk in parents}
-    orphans = Message.objects.filter(
-        conversation_id__in={conversation_id for conversation_id, _, _ in parents},
-        parent__isnull=True,
-        # msg_awaiting_parent's own condition, so that it serves the query.
-        platform_metadata__has_key=ORPHAN_KEY,
-        **{f"platform_metadata__{ORPHAN_KEY}__in": [external_id for _, external_id, _ in parents]},
-    ).prefetch_related("reactions", "edits")
+    waiting = _orphan_ids(
+        conversation_ids={conversation_id for conversation_id, _, _ in parents},
+        parent_external_ids={external_id for _, external_id, _ in parents},
+    )
+    if not waiting:
+        return {}
+    orphans = Message.objects.filter(pk__in=waiting).prefetch_related("reactions", "edits")
     adopted: dict[Any, list[Message]] = {}
     for orphan in orphans:
         parent_id = by_key.get((orphan.conversation_id, orphan.platform_metadata.get(ORPHAN_KEY)))
@@ -625,6 +627,30 @@ def _orphans_adopt(parents: Sequence[tuple[Any, str, Any]]) -> dict[Any, list[Me
         [o for replies in adopted.values() for o in replies], ["parent", "platform_metadata"]
     )
     return adopted
+
+
+def _orphan_ids(*, conversation_ids: set, parent_external_ids: set[str]) -> list:
+    """The ids of the replies in these conversations that wait for one of these parents.
+
+    One array per list: built by the ORM, the lookup bound and converted each of a
+    batch's hundreds of values in Python, 5 ms per batch of 200 (a twelfth of its
+    Python time) for a query that finds nothing almost always.
+    """
+    quote = connection.ops.quote_name
+    meta = Message._meta
+    metadata = quote(meta.get_field("platform_metadata").column)
+    sql = (
+        f"SELECT {quote(meta.pk.column)} FROM {quote(meta.db_table)} "
+        f"WHERE {quote(meta.get_field('conversation').column)} = ANY(%s::uuid[]) "
+        # msg_awaiting_parent's own condition, so that it serves the query.
+        f"AND {quote(meta.get_field('parent').column)} IS NULL AND {metadata} ? %s "
+        f"AND ({metadata} ->> %s) = ANY(%s::text[])"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [list(conversation_ids), ORPHAN_KEY, ORPHAN_KEY, list(parent_external_ids)]
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _inbound_validate(*, kind: str, external_id: str) -> None:

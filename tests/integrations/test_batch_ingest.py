@@ -466,3 +466,22 @@ def test_a_batch_gives_a_waiting_conversation_to_its_auto_assigning_team(account
     assert updated.data["assignee"] == str(agent.pk)
     other = Conversation.objects.get(thread_key=f"{PAGE}:psid-other")
     assert other.assignee_id is None
+
+
+@pytest.mark.django_db
+def test_a_reply_stored_before_its_parent_is_threaded_when_a_later_batch_brings_it(account):
+    _store(account, [_dm("psid-1", "m_child", 1, "re", reply_to="m_parent")])
+    processing.inbound_events_process_batch()
+    child = Message.objects.get(external_id="m_child")
+    assert child.parent_id is None
+    after = Event.objects.order_by("-seq").values_list("seq", flat=True).first()
+    _store(account, [_dm("psid-1", "m_parent", 0, "question"), _dm("psid-2", "m_other", 2)])
+
+    assert processing.inbound_events_process_batch() == 2
+
+    child.refresh_from_db()
+    parent = Message.objects.get(external_id="m_parent")
+    assert child.parent_id == parent.pk
+    assert "awaiting_parent" not in child.platform_metadata
+    updated = Event.objects.filter(seq__gt=after, type="message.updated").get()
+    assert (updated.data["id"], updated.data["parent"]) == (str(child.pk), str(parent.pk))
