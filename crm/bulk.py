@@ -102,14 +102,49 @@ def _columns(objs: Sequence[Model], fields: Sequence, read: Callable) -> list[li
     return columns
 
 
-def _unnest(fields: Sequence) -> str:
-    """``unnest(%b::type[], ...)``: the rows of one array per field, typed as its column.
+def _cast(field) -> str:
+    """The type of ``field``'s column without its modifier: a cast to ``varchar(255)`` would
+    cut a longer value where storing it must fail, as the ORM's insert does."""
+    return re.sub(r"\(.*\)", "", field.cast_db_type(connection))
 
-    The type's modifier goes: a cast to ``varchar(255)`` would cut a longer value where
-    storing it must fail, as the ORM's insert does.
+
+def _unnest(fields: Sequence) -> str:
+    """``unnest(%b::type[], ...)``: the rows of one array per field, typed as its column."""
+    return f"unnest({', '.join(f'%b::{_cast(field)}[]' for field in fields)})"
+
+
+# Values sent once for a column that holds the same one in every row.
+_ONCE = frozenset({str, int, bool, uuid.UUID, datetime})
+
+
+def _rows_select(fields: Sequence, columns: list[list]) -> tuple[str, list]:
+    """``SELECT`` of the rows to insert, and its parameters.
+
+    A column holding one value in every row (the workspace, the account, a constant
+    status) is that value, sent once, not an array: each array element costs a round of
+    psycopg's per-element loop in Python. The primary key stays an array, so that there
+    are always rows to select from.
     """
-    casts = (re.sub(r"\(.*\)", "", field.cast_db_type(connection)) for field in fields)
-    return f"unnest({', '.join(f'%b::{cast}[]' for cast in casts)})"
+    selected, once, unnested, arrays = [], [], [], []
+    for index, (field, values) in enumerate(zip(fields, columns, strict=True)):
+        first = values[0]
+        if (
+            not field.primary_key
+            and first.__class__ in _ONCE
+            and values.count(first) == len(values)
+        ):
+            selected.append(f"%b::{_cast(field)}")
+            once.append(first)
+        else:
+            selected.append(f"v.c{index}")
+            unnested.append((index, field))
+            arrays.append(values)
+    names = ", ".join(f"c{index}" for index, _ in unnested)
+    sql = (
+        f"SELECT {', '.join(selected)} "
+        f"FROM {_unnest([field for _, field in unnested])} AS v ({names})"
+    )
+    return sql, [*once, *arrays]
 
 
 # Per model: the defaults that are the same immutable value for every row, and the
@@ -161,11 +196,12 @@ def _insert(objs: Sequence[Any], suffix: str, model: type[Model] | None) -> list
             # Such a field sets its value at save, which a dict cannot take.
             raise ValueError(f"{meta.label} has auto_now fields: insert instances")
         columns = _columns(objs, fields, _read_key)
+    select, params = _rows_select(fields, columns)
     sql = (
         f"INSERT INTO {_quote(meta.db_table)} ({', '.join(_quote(f.column) for f in fields)}) "
-        f"SELECT * FROM {_unnest(fields)} {suffix}"
+        f"{select} {suffix}"
     )
-    rows = _execute(sql, columns)
+    rows = _execute(sql, params)
     if model is None:
         for obj in objs:  # saved now, as after save(): a later save() updates them
             obj._state.adding = False

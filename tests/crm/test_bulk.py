@@ -4,6 +4,7 @@ import uuid
 from datetime import datetime
 
 import pytest
+from django.db import DataError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
@@ -75,3 +76,23 @@ def test_rows_as_dicts_store_what_instances_store(ws):
     assert _values(1) == {**_values(2), "seq": 1, "type": "b", "data": {"x": ["é", None]}}
     with pytest.raises(RowsConflict):
         rows_insert_new([row], model=Event)
+
+
+def test_a_value_shared_by_every_row_is_stored_in_each_and_checked_as_any_other(ws):
+    at = timezone.now()
+    rows = [
+        row_new(Event, workspace_id=ws.workspace.pk, seq=seq, type="same", occurred_at=at)
+        for seq in (1, 2, 3)
+    ]
+
+    rows_insert_new(rows, model=Event)
+
+    stored = Event.objects.order_by("seq").values_list("seq", "type", "occurred_at", "workspace_id")
+    assert list(stored) == [(seq, "same", at, ws.workspace.pk) for seq in (1, 2, 3)]
+    # Too long for its column: refused, not cut, whether sent once or per row.
+    too_long = [
+        row_new(Event, workspace_id=ws.workspace.pk, seq=seq, type="x" * 500, occurred_at=at)
+        for seq in (4, 5)
+    ]
+    with pytest.raises(DataError), transaction.atomic():
+        rows_insert_new(too_long, model=Event)
