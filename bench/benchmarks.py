@@ -3,7 +3,9 @@
 - reads (inbox with filters, conversation messages, contact timeline, contact search):
   sequential requests through a real gunicorn process over HTTP, vs one hand-written
   keyset SQL query returning the same page over a plain psycopg connection; the SQL query
-  count per request is read in-process with Django's test client;
+  count per request is read in-process with Django's test client; two floors under the
+  same server: the product's page from a bare view without the database, and the
+  baseline SQL run by a bare Django view returning its rows as JSON;
 - webhook accept: signed Messenger webhooks through the real endpoint vs a bare Django
   view doing one INSERT, both under the same server (gunicorn sync workers, uvicorn);
 - ingest processing: pending InboundEvent rows through ``inbound_events_drain`` vs COPY
@@ -49,6 +51,9 @@ class Result:
     # Reads: the same page served by a bare Django view under the same server (no DB).
     floor_p50_ms: float | None = None
     floor_p99_ms: float | None = None
+    # Reads: the baseline SQL through a bare Django view, its rows as JSON (no DRF).
+    bare_sql_p50_ms: float | None = None
+    bare_sql_p99_ms: float | None = None
     note: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -228,13 +233,18 @@ def query_count(path: str, token: str) -> tuple[int, int, bytes]:
 
 
 def _floor_pages(cases: list[ReadCase], bodies: dict[str, bytes]) -> None:
-    """Write each read's own answer where the servers' ``bare_page`` view finds it."""
+    """Write each read's own answer and its baseline SQL where the servers' ``bare_page``
+    and ``bare_sql_page`` views find them."""
     import json
     import tempfile
 
     handle, path = tempfile.mkstemp(prefix="causerie-bench-pages-", suffix=".json")
+    reads = {
+        "pages": {case.key: bodies[case.key].decode() for case in cases},
+        "queries": {case.key: [case.sql, case.params] for case in cases},
+    }
     with os.fdopen(handle, "w") as out:
-        json.dump({case.key: bodies[case.key].decode() for case in cases}, out)
+        json.dump(reads, out, default=str)
     os.environ[FLOOR_PAGES_ENV] = path
 
 
@@ -288,6 +298,12 @@ def bench_reads(
                 if response.status_code != 200:
                     raise RuntimeError(f"floor {case.key}: {response.status_code}")
 
+            def bare_sql_call(case=case, rows_seen=rows_seen):
+                response = client.get(f"/bench/sql/{case.key}/")
+                if response.status_code != 200:
+                    raise RuntimeError(f"bare SQL {case.key}: {response.status_code}")
+                rows_seen["bare_sql_bytes"] = len(response.content)
+
             def sql_call(case=case, rows_seen=rows_seen):
                 with conn.cursor() as cur:
                     cur.execute(case.sql, case.params)
@@ -296,6 +312,7 @@ def bench_reads(
             causerie = load.time_calls(http_call, n=n, max_seconds=max_seconds)
             baseline = load.time_calls(sql_call, n=n, max_seconds=max_seconds)
             floor = load.time_calls(floor_call, n=n, max_seconds=max_seconds)
+            bare_sql = load.time_calls(bare_sql_call, n=n, max_seconds=max_seconds)
             _status, queries, body = counts[case.key]
             result = Result.p99_against(
                 case.key,
@@ -305,8 +322,11 @@ def bench_reads(
                 queries=queries,
                 floor_p50_ms=floor.p50_ms,
                 floor_p99_ms=floor.p99_ms,
+                bare_sql_p50_ms=bare_sql.p50_ms,
+                bare_sql_p99_ms=bare_sql.p99_ms,
                 note=f"{rows_seen.get('http')} rows (SQL: {rows_seen.get('sql')}), "
-                f"{len(body) / 1024:.0f} KiB, "
+                f"{len(body) / 1024:.0f} KiB (bare SQL view: "
+                f"{rows_seen.get('bare_sql_bytes', 0) / 1024:.0f} KiB), "
                 f"{len(causerie.samples)} and {len(baseline.samples)} requests",
                 extra=profiled if case is cases[0] else {},
             )
@@ -314,7 +334,8 @@ def bench_reads(
                 f"  {case.key}: p50 {causerie.p50_ms:.1f} / p99 {causerie.p99_ms:.1f} ms, "
                 f"SQL p50 {baseline.p50_ms:.2f} / p99 {baseline.p99_ms:.2f} ms, "
                 f"ratio {result.ratio:.1f}, {queries} queries; floor p50 {floor.p50_ms:.2f} / p99 "
-                f"{floor.p99_ms:.2f} ms; {result.note}"
+                f"{floor.p99_ms:.2f} ms; bare SQL view p50 {bare_sql.p50_ms:.2f} / p99 "
+                f"{bare_sql.p99_ms:.2f} ms; {result.note}"
             )
             results.append(result)
     return results

@@ -3,7 +3,9 @@
 - ``bare_insert``: the webhook baseline, one INSERT into a table like ``InboundEvent``;
 - ``bare_page``: the serving floor of the reads, a precomputed JSON page (the product's
   own answer to that read, captured before the run) returned without touching the
-  database: what HTTP, the server and Django's request cycle cost by themselves.
+  database: what HTTP, the server and Django's request cycle cost by themselves;
+- ``bare_sql_page``: the least any Django endpoint can do for a read, the read's
+  hand-written baseline SQL run through Django's connection and its rows returned as JSON.
 """
 
 import hashlib
@@ -51,20 +53,46 @@ def bare_insert(request):
     return HttpResponse(b"", status=200)
 
 
-# The file the runner writes the captured pages to: {read key: JSON body}.
+# The file the runner writes the reads to: {"pages": {read key: the product's JSON body},
+# "queries": {read key: [baseline SQL, its parameters]}}.
 FLOOR_PAGES_ENV = "BENCH_FLOOR_PAGES"
 
 
 @cache
-def _floor_pages() -> dict[str, bytes]:
+def _floor_reads() -> dict[str, dict]:
     path = os.environ.get(FLOOR_PAGES_ENV)
     if not path:
-        return {}
-    return {key: body.encode() for key, body in json.loads(Path(path).read_text()).items()}
+        return {"pages": {}, "queries": {}}
+    reads = json.loads(Path(path).read_text())
+    reads["pages"] = {key: body.encode() for key, body in reads["pages"].items()}
+    return reads
 
 
 def bare_page(request, key: str):
-    body = _floor_pages().get(key)
+    body = _floor_reads()["pages"].get(key)
     if body is None:
         raise Http404(key)
+    return HttpResponse(body, content_type="application/json")
+
+
+def bare_sql_page(request, key: str):
+    """The read's baseline SQL through Django's connection, its rows as a JSON page.
+
+    A plain Django view (no DRF) under the same server, settings and database pool as the
+    product. What it leaves out, and the product does: authentication, permissions, the
+    rate limit, query-parameter validation, the ORM, the API's row shape (the rows are the
+    SQL's own columns, times and ids written by ``str``) and the pagination links (both
+    ``null``). The page holds as many rows as the product's (50).
+    """
+    query = _floor_reads()["queries"].get(key)
+    if query is None:
+        raise Http404(key)
+    sql, params = query
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = [column.name for column in cursor.description]
+        # Like the product and the baseline, 51 rows read, 50 shown (the 51st tells
+        # whether there is a next page).
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()[:50]]
+    body = json.dumps({"results": rows, "next": None, "previous": None}, default=str)
     return HttpResponse(body, content_type="application/json")
