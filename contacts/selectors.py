@@ -12,6 +12,7 @@ from crm.models import Workspace
 
 from . import normalize
 from .models import AttributeDefinition, Contact, Identity, Note
+from .serializers import IDENTITY_ROW_FIELDS
 
 
 def contact_list(
@@ -61,6 +62,28 @@ def contact_list(
     if updated_after is not None:
         qs = qs.filter(updated_at__gt=updated_after)
     return qs
+
+
+def contacts_complete(contacts: list[Contact]) -> list[Contact]:
+    """``contacts`` (read without their identities) with their identities as plain rows
+    (``identity_list``, which ``serializers.contact_data`` reads): one query whatever the
+    page's size.
+
+    Rows, not model instances: Django's prefetch built a filtered queryset per contact and
+    a model instance per identity, about half of a contact page's CPU time. The query is
+    the prefetch's own (the page's contact ids, no order), so identities come in the same
+    order as before.
+    """
+    if not contacts:
+        return contacts
+    identities: dict = {}
+    for identity in Identity.objects.filter(
+        contact_id__in=[contact.pk for contact in contacts]
+    ).values_list(*IDENTITY_ROW_FIELDS, named=True):
+        identities.setdefault(identity.contact_id, []).append(identity)
+    for contact in contacts:
+        contact.identity_list = identities.get(contact.pk, [])
+    return contacts
 
 
 def contact_get(*, workspace: Workspace, contact_id, include_erased: bool = True) -> Contact:

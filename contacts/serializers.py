@@ -120,8 +120,25 @@ def _object(value: dict | None) -> dict | None:
     return None if value is None else {str(key): item for key, item in value.items()}
 
 
+# What ``identity_data`` reads of an identity: a model instance or a row of these fields
+# (``selectors.contacts_complete``).
+IDENTITY_ROW_FIELDS = (
+    "pk",
+    "contact_id",
+    "platform",
+    "external_id",
+    "handle",
+    "display_name",
+    "avatar_url",
+    "brand_account_id",
+    "profile",
+    "created_at",
+)
+
+
 def identity_data(identity: Identity) -> dict[str, Any]:
-    """The identity as the REST API shows it (``IdentityOutputSerializer``)."""
+    """The identity as the REST API shows it (``IdentityOutputSerializer``), from a model
+    instance or a row of ``IDENTITY_ROW_FIELDS``."""
     return {
         "id": _text(identity.pk),
         "contact": _text(identity.contact_id),
@@ -138,8 +155,10 @@ def identity_data(identity: Identity) -> dict[str, Any]:
 
 def contact_data(contact: Contact, *, identities: Iterable | None = None) -> dict[str, Any]:
     """The contact as the REST API shows it (``ContactOutputSerializer``), as plain JSON
-    types, for answers and event data alike; reads the prefetched identities if any
-    (``identities``: these instead)."""
+    types, for answers and event data alike: ``identities`` if given, else the identities
+    of ``selectors.contacts_complete`` if there, else the (prefetched) related ones."""
+    if identities is None:
+        identities = getattr(contact, "identity_list", None)
     if identities is None:
         identities = contact.identities.all()
     tags = contact.tags

@@ -253,7 +253,10 @@ class ContactListApi(WorkspaceApi):
             updated_after=filters.get("updated_after"),
         )
         return self.paginated_response(
-            queryset=queryset, represent=contact_data, ordering=("-created_at", "-id")
+            queryset=queryset.prefetch_related(None),
+            represent=contact_data,
+            ordering=("-created_at", "-id"),
+            complete=selectors.contacts_complete,
         )
 
     @extend_schema(

@@ -149,13 +149,17 @@ class BaseApi(APIView):
         represent=None,
         ordering=("-created_at", "-id"),
         context=None,
+        complete=None,
     ) -> Response:
         """One page of ``queryset`` in keyset order, in the list envelope: each row
         through ``represent`` (a plain function, cheaper for long pages), else serialized
-        with ``serializer_class``."""
+        with ``serializer_class``. ``complete`` (a selector taking and returning the
+        page's rows) adds what the rows need from other tables, in a query per page."""
         paginator = CursorPagination()
         paginator.ordering = ordering
         page = paginator.paginate_queryset(queryset, self.request, view=self)
+        if complete is not None:
+            page = complete(page)
         if represent is not None:
             data = [represent(row) for row in page]
         else:
