@@ -110,11 +110,11 @@ class ConversationListApi(WorkspaceApi):
         query.is_valid(raise_exception=True)
         filters = dict(query.validated_data)
         sort = filters.pop("sort", None)
-        queryset = selectors.conversation_list(actor=self.actor, **filters)
+        rows = selectors.conversation_list(actor=self.actor, rows=True, **filters)
         field, descending = selectors.inbox_sort_for(status=filters.get("status"), sort=sort)
         page = keyset_page(
             request,
-            selectors.inbox_rows(queryset),
+            rows,
             field=field,
             descending=descending,
             nullable=field == "waiting_since",

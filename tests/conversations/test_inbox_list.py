@@ -195,3 +195,29 @@ def test_a_restricted_agents_inbox_also_costs_a_fixed_number_of_queries(
         with django_assert_num_queries(QUERIES_PER_INBOX_PAGE_FOR_A_MEMBER):
             response = client.get(ws.url(f"conversations/?page_size={page_size}"))
         assert len(response.json()["results"]) == page_size
+
+
+def test_inbox_rows_are_the_conversations_of_the_list_for_a_restricted_agent(ws, inbox):
+    from conversations import selectors
+    from crm.actors import Actor
+    from crm.models import Membership, Workspace
+
+    Workspace.objects.filter(pk=ws.workspace.pk).update(agents_see_only_their_teams=True)
+    agent, _token = ws.add_member("agent")
+    team = team_create(actor=ws.owner_actor, name="Support", member_ids=[agent.pk])
+    theirs = inbox.conversation()
+    _update(ws, theirs, team=team)
+    mine = inbox.conversation()
+    _update(ws, mine, assignee=agent)
+    inbox.conversation()  # another team's or nobody's: out of the agent's sight
+    label = label_create(actor=ws.owner_actor, name="VIP", color="#ff0000")
+    _update(ws, mine, add_labels=[label])
+    actor = Actor.for_member(Membership.objects.select_related("workspace").get(pk=agent.pk))
+
+    for filters in ({}, {"status": ["open"]}, {"assignee": "me"}, {"label": "VIP"}):
+        conversations = selectors.conversation_list(actor=actor, **filters)
+        rows = selectors.conversation_list(actor=actor, rows=True, **filters)
+        assert sorted(row["id"] for row in rows) == sorted(c.pk for c in conversations)
+    assert sorted(row["id"] for row in selectors.conversation_list(actor=actor, rows=True)) == (
+        sorted([theirs.pk, mine.pk])
+    )
