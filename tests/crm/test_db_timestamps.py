@@ -47,6 +47,22 @@ def test_new_connections_read_timestamps_through_the_c_loader():
     assert loader.timezone == connection.timezone
 
 
+def test_a_connection_taken_again_from_the_pool_keeps_its_loader():
+    from psycopg import adapters, pq
+
+    from crm.db import fast_timestamp_loader_install
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    oid = adapters.types["timestamptz"].oid
+    installed = connection.connection.adapters.get_loader(oid, pq.Format.TEXT)
+
+    # What Django's connection_created does on each checkout from the pool.
+    fast_timestamp_loader_install(sender=type(connection), connection=connection)
+
+    assert connection.connection.adapters.get_loader(oid, pq.Format.TEXT) is installed
+
+
 def test_model_timestamps_round_trip(make_workspace):
     workspace = make_workspace("timestamps").workspace
     moment = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
