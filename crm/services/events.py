@@ -4,11 +4,15 @@ Numbering takes a row lock on the workspace's ``EventSequence`` until commit, so
 is gapless and readers see events in commit order (see the model's docstring). Writers
 of one workspace serialize on that lock from the moment they record until they commit:
 record events as late in a transaction as possible, and record a batch's events in one
-call to ``events_record``.
+call to ``events_record``. A transaction that locks rows in several steps (an ingest
+batch) records under ``events_deferred``, which keeps its events until every row is
+locked, so that it never waits for a row while holding the sequence.
 """
 
 import logging
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from itertools import takewhile
 from typing import Any
@@ -66,29 +70,103 @@ def _seq_advance(*, workspace_id, count: int) -> int | None:
     return row[0] if row else None
 
 
+class _Deferred:
+    """Events recorded under ``events_deferred``, not yet numbered nor inserted.
+
+    Each ``events_record`` call registers one of these as a (no-op) on-commit callback:
+    Django drops the callbacks of a savepoint that rolls back, so the ones still
+    registered at the flush are exactly the records whose savepoints were kept.
+    """
+
+    __slots__ = ("events", "workspace")
+
+    def __init__(self, workspace: Workspace, events: list[Event]) -> None:
+        self.workspace = workspace
+        self.events = events
+
+    def __call__(self) -> None:
+        pass
+
+
+_deferring = threading.local()
+
+
+@contextmanager
+def events_deferred() -> Iterator[None]:
+    """Within the caller's transaction, hold what ``events_record`` records until the end.
+
+    At the end of the block the events that remain (those of savepoints rolled back are
+    dropped) are numbered and inserted in the order they were recorded, one
+    ``events_record`` per workspace, workspaces in a fixed order: the sequence locks come
+    after every row lock the block took, so two such blocks never deadlock on them. The
+    events ``events_record`` returns inside the block get their ``seq`` at the end. A
+    block inside another one adds to the outer one's events.
+    """
+    if getattr(_deferring, "active", False):
+        yield
+        return
+    if not transaction.get_connection().in_atomic_block:
+        raise transaction.TransactionManagementError("events_deferred needs a transaction.")
+    _deferring.active = True
+    try:
+        yield
+    except BaseException:
+        _deferred_take()  # the transaction the exception aborts takes them with it
+        raise
+    finally:
+        _deferring.active = False
+    kept = _deferred_take()
+    for workspace in sorted(kept, key=lambda workspace: str(workspace.pk)):
+        _events_insert(workspace=workspace, events=kept[workspace])
+
+
+def _deferred_take() -> dict[Workspace, list[Event]]:
+    # The records still registered (their savepoints were kept), per workspace in the
+    # order they were made, taken off the on-commit list where they only served to know
+    # which savepoints rolled back.
+    kept: dict[Workspace, list[Event]] = {}
+    for _, callback, _ in connection.run_on_commit:
+        if isinstance(callback, _Deferred):
+            kept.setdefault(callback.workspace, []).extend(callback.events)
+    connection.run_on_commit = [
+        entry for entry in connection.run_on_commit if not isinstance(entry[1], _Deferred)
+    ]
+    return kept
+
+
 def events_record(
     *, workspace: Workspace, items: Sequence[tuple[str, dict[str, Any]]]
 ) -> list[Event]:
     """Append events ``(type, data)`` to the workspace's log inside the caller's transaction.
 
     Must run inside ``transaction.atomic``; after commit the events are handed to the
-    ``events_committed`` listeners.
+    ``events_committed`` listeners. Under ``events_deferred`` they are inserted at the end
+    of its block.
     """
     if not items:
         return []
     if not transaction.get_connection().in_atomic_block:
         with transaction.atomic():
             return events_record(workspace=workspace, items=items)
-    last = _seq_reserve(workspace=workspace, count=len(items))
-    first = last - len(items) + 1
+    events = [Event(workspace=workspace, type=event_type, data=data) for event_type, data in items]
+    if getattr(_deferring, "active", False):
+        transaction.on_commit(_Deferred(workspace, events))
+    else:
+        _events_insert(workspace=workspace, events=events)
+    return events
+
+
+def _events_insert(*, workspace: Workspace, events: list[Event]) -> None:
+    # Numbered and stamped under the sequence lock, so that seq and occurred_at follow
+    # commit order.
+    last = _seq_reserve(workspace=workspace, count=len(events))
+    first = last - len(events) + 1
     now = timezone.now()
-    events = [
-        Event(workspace=workspace, seq=first + offset, type=event_type, occurred_at=now, data=data)
-        for offset, (event_type, data) in enumerate(items)
-    ]
+    for offset, event in enumerate(events):
+        event.seq = first + offset
+        event.occurred_at = now
     rows_insert(events)
     transaction.on_commit(lambda: _events_dispatch(workspace=workspace, events=events))
-    return events
 
 
 def event_record(*, workspace: Workspace, type: str, data: dict[str, Any]) -> Event:

@@ -22,8 +22,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm.bulk import RowsConflict, rows_update
-from crm.services.events import event_record
-from crm.transactions import is_deadlock
+from crm.services.events import event_record, events_deferred
+from crm.transactions import atomic_retrying, is_deadlock
 
 from ..adapters import NormalizedEvent, PayloadError, get_adapter
 from ..models import BrandAccount, InboundEvent
@@ -177,9 +177,8 @@ def _ingest_group(group: list[tuple[InboundEvent, list[NormalizedEvent]]]) -> se
 
     A ``RowsConflict`` means another worker was creating some of the same people,
     threads or messages: the conflicting insert waited for that worker's commit, so a
-    second attempt finds its rows and goes through. Keeping to the set-based path here
-    also keeps the lock order (rows first, the workspace's event sequence last) that
-    lets two workers never deadlock.
+    second attempt finds its rows and goes through. A deadlock aborts the whole batch,
+    which ``inbound_events_process_batch`` runs again.
     """
     for attempt in range(1, SET_BASED_ATTEMPTS + 1):
         try:
@@ -191,14 +190,10 @@ def _ingest_group(group: list[tuple[InboundEvent, list[NormalizedEvent]]]) -> se
         except RowsConflict as exc:
             logger.info("another writer came first (%s), attempt %s", exc, attempt)
         except Exception as exc:
-            if not is_deadlock(exc):
-                logger.exception("set-based ingest of %s events failed: one by one", len(group))
-                return None
-            # The other worker took the event sequence before a row this savepoint holds
-            # (its batch's per-event part locks rows after its set-based part recorded
-            # its events). Rolling back released those rows, so that it could commit;
-            # trying again then goes through, where event by event costs ten times more.
-            logger.info("deadlock with another writer, attempt %s", attempt)
+            if is_deadlock(exc):
+                raise
+            logger.exception("set-based ingest of %s events failed: one by one", len(group))
+            return None
     return None
 
 
@@ -238,18 +233,29 @@ def _accounts_attach(events: list[InboundEvent]) -> None:
 
 
 def inbound_events_process_batch(*, limit: int = BATCH_SIZE) -> int:
-    """Process up to ``limit`` due pending events in one transaction; return how many."""
+    """Process up to ``limit`` due pending events in one transaction; return how many.
+
+    The batch's events are recorded at its end (``events_deferred``), after every row it
+    locks, so that it never waits for a row while holding a workspace's event sequence.
+    A writer that does (records, then locks a row the batch holds) can still deadlock
+    with it at that point: the batch, if it is the victim, runs again whole.
+    """
+    with _collector_paused():
+        return atomic_retrying(lambda: _batch_process(limit))
+
+
+def _batch_process(limit: int) -> int:
     now = timezone.now()
-    with _collector_paused(), transaction.atomic():
-        events = list(
-            InboundEvent.objects.select_for_update(skip_locked=True)
-            .filter(status="pending")
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-            .order_by("received_at", "id")[:limit]
-        )
-        _accounts_attach(events)
+    events = list(
+        InboundEvent.objects.select_for_update(skip_locked=True)
+        .filter(status="pending")
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by("received_at", "id")[:limit]
+    )
+    _accounts_attach(events)
+    with events_deferred():
         _process_events(events)
-        rows_update(events, ["status", "attempts", "error", "next_attempt_at", "processed_at"])
+    rows_update(events, ["status", "attempts", "error", "next_attempt_at", "processed_at"])
     return len(events)
 
 

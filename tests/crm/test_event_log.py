@@ -6,7 +6,7 @@ import pytest
 from django.db import connection, transaction
 
 from crm.models import Event
-from crm.services.events import event_record, events_committed, events_record
+from crm.services.events import event_record, events_committed, events_deferred, events_record
 
 
 def test_events_are_numbered_from_one_without_gaps(ws):
@@ -70,6 +70,62 @@ def test_listeners_get_events_only_after_commit(ws, django_capture_on_commit_cal
         assert received == [1, 2]
     finally:
         events_committed.disconnect(listener, sender=Event)
+
+
+def test_deferred_events_are_recorded_at_the_end_in_order_without_rolled_back_savepoints(
+    ws, other_ws, django_capture_on_commit_callbacks
+):
+    received = []
+
+    def listener(*, workspace, events, **kwargs):
+        received.append((workspace.slug, [(e.seq, e.data["n"]) for e in events]))
+
+    def recorded(workspace):
+        return list(Event.objects.filter(workspace=workspace).order_by("seq").values("seq", "data"))
+
+    def failing_event(n: int, then: int | None = None):
+        with transaction.atomic():
+            event_record(workspace=ws.workspace, type="contact.created", data={"n": n})
+            if then is not None:
+                with transaction.atomic():  # released, then rolled back with its parent
+                    event_record(workspace=ws.workspace, type="contact.created", data={"n": then})
+            raise RuntimeError("the event failed")
+
+    before = {w.slug: len(recorded(w)) for w in (ws.workspace, other_ws.workspace)}
+    events_committed.connect(listener, sender=Event, weak=False)
+    try:
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            with events_deferred():
+                first = event_record(workspace=ws.workspace, type="contact.created", data={"n": 1})
+                with pytest.raises(RuntimeError):
+                    failing_event(-1, then=-2)
+                with transaction.atomic():
+                    event_record(
+                        workspace=other_ws.workspace, type="contact.created", data={"n": 2}
+                    )
+                    with pytest.raises(RuntimeError):
+                        failing_event(-3)
+                events_record(
+                    workspace=ws.workspace,
+                    items=[("contact.updated", {"n": 3}), ("contact.updated", {"n": 4})],
+                )
+                # Nothing numbered nor written (so no sequence locked) before the end.
+                assert first.seq is None
+                assert len(recorded(ws.workspace)) == before["acme"]
+            assert received == []
+    finally:
+        events_committed.disconnect(listener, sender=Event)
+
+    ours = recorded(ws.workspace)[before["acme"] :]
+    assert [e["data"]["n"] for e in ours] == [1, 3, 4]
+    assert [e["seq"] for e in ours] == [before["acme"] + 1, before["acme"] + 2, before["acme"] + 3]
+    theirs = recorded(other_ws.workspace)[before["globex"] :]
+    assert [e["data"]["n"] for e in theirs] == [2]
+    assert first.seq == ours[0]["seq"]
+    assert sorted(received) == [
+        ("acme", [(e["seq"], e["data"]["n"]) for e in ours]),
+        ("globex", [(theirs[0]["seq"], 2)]),
+    ]
 
 
 def test_a_failing_listener_does_not_break_the_write(ws, django_capture_on_commit_callbacks):

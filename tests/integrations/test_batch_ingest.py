@@ -23,7 +23,12 @@ from conversations.services.messages import message_ingest_inbound
 from crm.models import Event, Team
 from crm.services.events import events_record
 from crm.services.workspaces import team_create
-from integrations.emulator.scenarios import feed_comment, messenger_message, page_envelope
+from integrations.emulator.scenarios import (
+    feed_comment,
+    messenger_echo,
+    messenger_message,
+    page_envelope,
+)
 from integrations.emulator.signing import meta_body
 from integrations.models import BrandAccount, InboundEvent
 from integrations.services import processing
@@ -267,6 +272,113 @@ def test_a_bad_event_fails_alone_and_the_rest_of_its_batch_is_ingested(account):
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
 
 
+@pytest.mark.django_db
+def test_a_delivery_rolled_back_event_by_event_records_no_event(account):
+    # Two new messages in one delivery, the second too long for its column: the set-based
+    # attempt fails, and so does the delivery's own savepoint after its first message
+    # recorded its events. Nothing of it may reach the log.
+    _store(account, [_dm("psid-1", "m_1", 1)])
+    (bad,) = _store(
+        account,
+        [
+            page_envelope(
+                PAGE,
+                messaging=[
+                    messenger_message(PAGE, "psid-2", "m_2", "kept?", timestamp_ms=BASE_MS),
+                    messenger_message(PAGE, "9" * 300, "m_3", "too long", timestamp_ms=BASE_MS),
+                ],
+            )
+        ],
+    )
+
+    assert processing.inbound_events_process_batch() == 2
+
+    bad.refresh_from_db()
+    assert (bad.status, bad.attempts) == ("pending", 1)
+    assert list(Message.objects.values_list("external_id", flat=True)) == ["m_1"]
+    recorded = Event.objects.filter(workspace=account.workspace, type="message.created")
+    assert [event.data["external_id"] for event in recorded] == ["m_1"]
+    assert Event.objects.filter(type="contact.created").count() == Contact.objects.count() == 1
+
+
+def _echo(psid: str, mid: str, n: int):
+    return page_envelope(
+        PAGE,
+        messaging=[messenger_echo(PAGE, psid, mid, "Our answer", timestamp_ms=BASE_MS + n * 1000)],
+        time_ms=BASE_MS + n * 1000,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_batches_each_locking_the_others_thread_after_their_set_based_part_never_deadlock(
+    make_workspace, caplog
+):
+    # The first batch ingests thread A set-based, then answers thread C (held here for a
+    # while) and thread B event by event; meanwhile the second batch ingests thread B
+    # set-based. Had the first batch recorded A's events before locking B, it would hold
+    # the event sequence while waiting for B, and the second would hold B while waiting
+    # for the sequence.
+    ws = make_workspace("lock-order")
+    account = BrandAccount.objects.create(
+        workspace=ws.workspace, platform="facebook", name="Page", external_id=PAGE, credentials={}
+    )
+    _store(account, [_dm(f"psid-{name}", f"m_{name}0", n) for n, name in enumerate("abcd")])
+    processing.inbound_events_process_batch()
+    thread_c = Conversation.objects.get(thread_key=f"{PAGE}:psid-c")
+    first = _store(
+        account,
+        [_dm("psid-a", "m_a1", 10), _echo("psid-c", "e_c1", 11), _echo("psid-b", "e_b1", 12)],
+    )
+    _store(account, [_dm("psid-b", "m_b1", 13), _echo("psid-d", "e_d1", 14)])
+    backends: dict[str, int] = {}
+    errors: list[str] = []
+
+    def worker(name: str, limit: int):
+        try:
+            with connection.cursor() as cursor:
+                # A deadlock, if there is one, is found and logged quickly.
+                cursor.execute("SET deadlock_timeout = '100ms'")
+            backends[name] = connection.connection.info.backend_pid
+            processing.inbound_events_process_batch(limit=limit)
+        except Exception as exc:
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    def until(condition) -> None:
+        deadline = time.monotonic() + 20
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    with caplog.at_level(logging.INFO):
+        with transaction.atomic():
+            Conversation.objects.select_for_update().get(pk=thread_c.pk)
+            first_batch = threading.Thread(target=worker, args=("first", len(first)))
+            first_batch.start()
+            until(lambda: "first" in backends and _waits_for_a_lock(backends["first"]))
+            second_batch = threading.Thread(target=worker, args=("second", 200))
+            second_batch.start()
+            until(
+                lambda: (
+                    "second" in backends
+                    and (not second_batch.is_alive() or _waits_for_a_lock(backends["second"]))
+                )
+            )
+        first_batch.join()
+        second_batch.join()
+
+    assert errors == []
+    assert "deadlock" not in caplog.text
+    assert list(InboundEvent.objects.values_list("status", "attempts").distinct()) == [
+        ("processed", 0)
+    ]
+    assert Message.objects.count() == 9
+    seqs = list(
+        Event.objects.filter(workspace=ws.workspace).order_by("seq").values_list("seq", flat=True)
+    )
+    assert seqs == list(range(1, len(seqs) + 1))
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_draining_the_same_threads_at_once_double_nothing(make_workspace):
     ws = make_workspace("parallel")
@@ -379,8 +491,8 @@ def test_a_batch_reads_through_the_indexes_made_for_its_lookups_whatever_its_siz
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_chosen_as_a_deadlock_victim_tries_again_set_based(account, caplog):
     # Another writer holds the event sequence, then wants the conversation the batch
-    # has locked while the batch waits for the sequence: PostgreSQL aborts one of them,
-    # here the batch (it detects deadlocks sooner).
+    # has locked while the batch waits for the sequence to record its events: PostgreSQL
+    # aborts one of them, here the batch (it detects deadlocks sooner).
     _store(account, [_dm("psid-a", "m_1", 1)])
     processing.inbound_events_process_batch()
     conversation = Conversation.objects.get()
@@ -418,7 +530,7 @@ def test_a_batch_chosen_as_a_deadlock_victim_tries_again_set_based(account, capl
             cursor.execute("RESET deadlock_timeout")
 
     assert errors == []
-    assert "deadlock with another writer" in caplog.text
+    assert "deadlock victim, running the transaction again" in caplog.text
     assert "one by one" not in caplog.text
     assert InboundEvent.objects.filter(status="processed").count() == 2
     assert Message.objects.count() == 2
@@ -426,10 +538,13 @@ def test_a_batch_chosen_as_a_deadlock_victim_tries_again_set_based(account, capl
 
 def _waits_for_a_lock(backend_pid: int) -> bool:
     with connection.cursor() as cursor:
+        # Inside a transaction, pg_stat_activity is read once unless told otherwise.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", [backend_pid]
         )
-        return bool(cursor.fetchone()[0])
+        row = cursor.fetchone()
+        return bool(row and row[0])
 
 
 @pytest.mark.django_db
