@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from conversations.models import Conversation
 from crm.bulk import RowsConflict, rows_update
 from crm.services.events import event_record, events_deferred
 from crm.transactions import atomic_retrying, is_deadlock
@@ -134,12 +135,16 @@ def _process_events(events: list[InboundEvent]) -> None:
         for event in events:
             _process_one(event)
         return
-    run: list[tuple[InboundEvent, list[NormalizedEvent]]] = []
+    parsed = []
     for event in events:
         try:
             normalized = _parse(event)
         except Exception:
             normalized = None  # the per-event path records why
+        parsed.append((event, normalized))
+    _threads_lock(parsed)
+    run: list[tuple[InboundEvent, list[NormalizedEvent]]] = []
+    for event, normalized in parsed:
         if normalized is not None and batchable(normalized):
             run.append((event, normalized))
             continue
@@ -147,6 +152,36 @@ def _process_events(events: list[InboundEvent]) -> None:
         run = []
         _process_one(event)
     _process_run(run)
+
+
+def _threads_lock(parsed: list[tuple[InboundEvent, list[NormalizedEvent] | None]]) -> None:
+    """Lock the known conversations of a batch's threads first, in one order for every worker.
+
+    Each part of a batch locks the conversations it writes to until commit: the set-based
+    parts in one statement, in primary-key order; the per-event parts one at a time, in
+    the order their events came. Two workers whose batches share threads would then lock
+    them in different orders and deadlock (``deadlock_timeout``, then the victim's events
+    wait for a retry); locked here, in account and primary-key order, before any other
+    row, the second worker waits for the first to commit instead.
+    """
+    threads: dict = {}
+    for event, normalized in parsed:
+        for item in normalized or ():
+            if item.thread_key:
+                threads.setdefault(event.brand_account, set()).add(item.thread_key)
+    for account in sorted(threads, key=lambda account: str(account.pk)):
+        list(
+            Conversation.objects.select_for_update()
+            .filter(
+                workspace_id=account.workspace_id,
+                brand_account=account,
+                thread_key__in=threads[account],
+            )
+            # The unique index's own condition, so that it serves over 100 keys.
+            .exclude(thread_key="")
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
 
 
 def _process_run(run: list[tuple[InboundEvent, list[NormalizedEvent]]]) -> None:

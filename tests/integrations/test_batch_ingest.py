@@ -309,15 +309,9 @@ def _echo(psid: str, mid: str, n: int):
     )
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_batches_each_locking_the_others_thread_after_their_set_based_part_never_deadlock(
-    make_workspace, caplog
-):
-    # The first batch ingests thread A set-based, then answers thread C (held here for a
-    # while) and thread B event by event; meanwhile the second batch ingests thread B
-    # set-based. Had the first batch recorded A's events before locking B, it would hold
-    # the event sequence while waiting for B, and the second would hold B while waiting
-    # for the sequence.
+def _two_batches_at_once(make_workspace, first_payloads, second_payloads) -> None:
+    """Threads a, b, c, d known; then the first batch, held up at thread c (locked here)
+    until the second batch waits for a lock or is done, then let go."""
     ws = make_workspace("lock-order")
     account = BrandAccount.objects.create(
         workspace=ws.workspace, platform="facebook", name="Page", external_id=PAGE, credentials={}
@@ -325,11 +319,8 @@ def test_two_batches_each_locking_the_others_thread_after_their_set_based_part_n
     _store(account, [_dm(f"psid-{name}", f"m_{name}0", n) for n, name in enumerate("abcd")])
     processing.inbound_events_process_batch()
     thread_c = Conversation.objects.get(thread_key=f"{PAGE}:psid-c")
-    first = _store(
-        account,
-        [_dm("psid-a", "m_a1", 10), _echo("psid-c", "e_c1", 11), _echo("psid-b", "e_b1", 12)],
-    )
-    _store(account, [_dm("psid-b", "m_b1", 13), _echo("psid-d", "e_d1", 14)])
+    first = _store(account, first_payloads)
+    _store(account, second_payloads)
     backends: dict[str, int] = {}
     errors: list[str] = []
 
@@ -350,33 +341,65 @@ def test_two_batches_each_locking_the_others_thread_after_their_set_based_part_n
         while not condition() and time.monotonic() < deadline:
             time.sleep(0.01)
 
-    with caplog.at_level(logging.INFO):
-        with transaction.atomic():
-            Conversation.objects.select_for_update().get(pk=thread_c.pk)
-            first_batch = threading.Thread(target=worker, args=("first", len(first)))
-            first_batch.start()
-            until(lambda: "first" in backends and _waits_for_a_lock(backends["first"]))
-            second_batch = threading.Thread(target=worker, args=("second", 200))
-            second_batch.start()
-            until(
-                lambda: (
-                    "second" in backends
-                    and (not second_batch.is_alive() or _waits_for_a_lock(backends["second"]))
-                )
+    with transaction.atomic():
+        Conversation.objects.select_for_update().get(pk=thread_c.pk)
+        first_batch = threading.Thread(target=worker, args=("first", len(first)))
+        first_batch.start()
+        until(lambda: "first" in backends and _waits_for_a_lock(backends["first"]))
+        second_batch = threading.Thread(target=worker, args=("second", 200))
+        second_batch.start()
+        until(
+            lambda: (
+                "second" in backends
+                and (not second_batch.is_alive() or _waits_for_a_lock(backends["second"]))
             )
-        first_batch.join()
-        second_batch.join()
+        )
+    first_batch.join()
+    second_batch.join()
 
     assert errors == []
-    assert "deadlock" not in caplog.text
     assert list(InboundEvent.objects.values_list("status", "attempts").distinct()) == [
         ("processed", 0)
     ]
-    assert Message.objects.count() == 9
+    assert Message.objects.count() == 4 + len(first_payloads) + len(second_payloads)
     seqs = list(
         Event.objects.filter(workspace=ws.workspace).order_by("seq").values_list("seq", flat=True)
     )
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_batches_each_locking_the_others_thread_after_their_set_based_part_never_deadlock(
+    make_workspace, caplog
+):
+    # The first batch ingests thread a set-based, then answers threads c and b event by
+    # event; meanwhile the second batch ingests thread b set-based. Had the first batch
+    # recorded a's events before locking b, it would hold the event sequence while
+    # waiting for b, and the second would hold b while waiting for the sequence.
+    with caplog.at_level(logging.INFO):
+        _two_batches_at_once(
+            make_workspace,
+            [_dm("psid-a", "m_a1", 10), _echo("psid-c", "e_c1", 11), _echo("psid-b", "e_b1", 12)],
+            [_dm("psid-b", "m_b1", 13), _echo("psid-d", "e_d1", 14)],
+        )
+
+    assert "deadlock" not in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_batches_answering_the_same_threads_in_opposite_orders_never_deadlock(
+    make_workspace, caplog
+):
+    # Event by event, the first batch would lock thread a, then c and b; the second b,
+    # then a.
+    with caplog.at_level(logging.INFO):
+        _two_batches_at_once(
+            make_workspace,
+            [_echo("psid-a", "e_a1", 10), _echo("psid-c", "e_c1", 11), _echo("psid-b", "e_b1", 12)],
+            [_echo("psid-b", "e_b2", 13), _echo("psid-a", "e_a2", 14)],
+        )
+
+    assert "deadlock" not in caplog.text
 
 
 @pytest.mark.django_db(transaction=True)
