@@ -304,8 +304,27 @@ def _batch_process(limit: int) -> int:
     _accounts_attach(events)
     with events_deferred():
         _process_events(events)
-    rows_update(events, ["status", "attempts", "error", "next_attempt_at", "processed_at"])
+        # Before the events are recorded: the sequence lock then covers only their insert
+        # and the commit, not the statuses' update nor the batch's foreign-key checks.
+        rows_update(events, ["status", "attempts", "error", "next_attempt_at", "processed_at"])
+        _deferred_checks_run()
+    _deferred_checks_defer()
     return len(events)
+
+
+def _deferred_checks_run() -> None:
+    # PostgreSQL checks foreign keys (deferrable, initially deferred) at commit: run the
+    # batch's checks now, each a lookup of the row referred to.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def _deferred_checks_defer() -> None:
+    # Back to checking at commit, as every other write of the transaction expects.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def inbound_events_drain(*, budget_seconds: float = DRAIN_SECONDS) -> int:

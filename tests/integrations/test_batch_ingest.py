@@ -251,6 +251,26 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(account):
 
 
 @pytest.mark.django_db
+def test_a_batch_takes_the_event_sequence_after_its_statuses_and_foreign_key_checks(account):
+    # Writers of a workspace wait for one another from the sequence's lock to commit:
+    # the batch's own writes and checks come before it.
+    _store(account, [_dm("psid-1", "m_1", 1), _dm("psid-2", "m_2", 2)])
+    with CaptureQueriesContext(connection) as captured:
+        assert processing.inbound_events_process_batch() == 2
+    statements = [query["sql"] for query in captured.captured_queries]
+
+    def first(fragment: str) -> int:
+        return next(n for n, sql in enumerate(statements) if fragment in sql)
+
+    sequence = first('UPDATE "crm_eventsequence"')
+    assert first('UPDATE "integrations_inboundevent"') < sequence
+    assert first("SET CONSTRAINTS ALL IMMEDIATE") < sequence
+    assert first('INSERT INTO "crm_event"') > sequence
+    # The transaction goes on checking foreign keys at commit.
+    assert first("SET CONSTRAINTS ALL DEFERRED") > first('INSERT INTO "crm_event"')
+
+
+@pytest.mark.django_db
 def test_a_bad_event_fails_alone_and_the_rest_of_its_batch_is_ingested(account):
     good = _store(account, [_dm("psid-1", "m_1", 1), _dm("psid-2", "m_2", 2)])
     # A sender id longer than any platform's does not fit its column: the whole set-based
