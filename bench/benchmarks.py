@@ -54,6 +54,8 @@ class Result:
     # Reads: the baseline SQL through a bare Django view, its rows as JSON (no DRF).
     bare_sql_p50_ms: float | None = None
     bare_sql_p99_ms: float | None = None
+    guarded_sql_p50_ms: float | None = None
+    guarded_sql_p99_ms: float | None = None
     note: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -304,6 +306,11 @@ def bench_reads(
                     raise RuntimeError(f"bare SQL {case.key}: {response.status_code}")
                 rows_seen["bare_sql_bytes"] = len(response.content)
 
+            def guarded_sql_call(case=case):
+                response = client.get(f"/bench/guarded-sql/{case.key}/")
+                if response.status_code != 200:
+                    raise RuntimeError(f"guarded SQL {case.key}: {response.status_code}")
+
             def sql_call(case=case, rows_seen=rows_seen):
                 with conn.cursor() as cur:
                     cur.execute(case.sql, case.params)
@@ -313,6 +320,7 @@ def bench_reads(
             baseline = load.time_calls(sql_call, n=n, max_seconds=max_seconds)
             floor = load.time_calls(floor_call, n=n, max_seconds=max_seconds)
             bare_sql = load.time_calls(bare_sql_call, n=n, max_seconds=max_seconds)
+            guarded_sql = load.time_calls(guarded_sql_call, n=n, max_seconds=max_seconds)
             _status, queries, body = counts[case.key]
             result = Result.p99_against(
                 case.key,
@@ -324,6 +332,8 @@ def bench_reads(
                 floor_p99_ms=floor.p99_ms,
                 bare_sql_p50_ms=bare_sql.p50_ms,
                 bare_sql_p99_ms=bare_sql.p99_ms,
+                guarded_sql_p50_ms=guarded_sql.p50_ms,
+                guarded_sql_p99_ms=guarded_sql.p99_ms,
                 note=f"{rows_seen.get('http')} rows (SQL: {rows_seen.get('sql')}), "
                 f"{len(body) / 1024:.0f} KiB (bare SQL view: "
                 f"{rows_seen.get('bare_sql_bytes', 0) / 1024:.0f} KiB), "
@@ -335,7 +345,8 @@ def bench_reads(
                 f"SQL p50 {baseline.p50_ms:.2f} / p99 {baseline.p99_ms:.2f} ms, "
                 f"ratio {result.ratio:.1f}, {queries} queries; floor p50 {floor.p50_ms:.2f} / p99 "
                 f"{floor.p99_ms:.2f} ms; bare SQL view p50 {bare_sql.p50_ms:.2f} / p99 "
-                f"{bare_sql.p99_ms:.2f} ms; {result.note}"
+                f"{bare_sql.p99_ms:.2f} ms; with authentication and rate limit p50 "
+                f"{guarded_sql.p50_ms:.2f} / p99 {guarded_sql.p99_ms:.2f} ms; {result.note}"
             )
             results.append(result)
     return results

@@ -5,7 +5,9 @@
   own answer to that read, captured before the run) returned without touching the
   database: what HTTP, the server and Django's request cycle cost by themselves;
 - ``bare_sql_page``: the least any Django endpoint can do for a read, the read's
-  hand-written baseline SQL run through Django's connection and its rows returned as JSON.
+  hand-written baseline SQL run through Django's connection and its rows returned as JSON;
+- ``guarded_sql_page``: the same behind the product's authentication and rate limit, the
+  work no endpoint of the API may leave out.
 """
 
 import hashlib
@@ -18,6 +20,11 @@ from pathlib import Path
 from django.db import connection
 from django.http import Http404, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
+
+from crm.api.errors import json_error_response
 
 BARE_TABLE = "bench_bare_event"
 BARE_TABLE_SQL = f"""
@@ -84,6 +91,42 @@ def bare_sql_page(request, key: str):
     SQL's own columns, times and ids written by ``str``) and the pagination links (both
     ``null``). The page holds as many rows as the product's (50).
     """
+    return _sql_page(key)
+
+
+def guarded_sql_page(request, key: str):
+    """``bare_sql_page`` behind the product's API authentication and rate limit.
+
+    The API's own authentication classes (the bearer token with its brute-force guard,
+    the session) and throttle classes, from the same settings, run on the request as
+    they do before every API view; a request they refuse gets the API's error. Still
+    left out: the workspace membership and its visibility rules, query-parameter
+    validation, the ORM, the API's row shape and the pagination links.
+    """
+    refusal = _guard(request)
+    if refusal is not None:
+        return refusal
+    return _sql_page(key)
+
+
+def _guard(request) -> HttpResponse | None:
+    api_request = Request(
+        request,
+        authenticators=[cls() for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES],
+    )
+    try:
+        authenticated = api_request.user.is_authenticated
+    except exceptions.AuthenticationFailed as exc:
+        return json_error_response(401, "authentication_failed", str(exc.detail))
+    if not authenticated:
+        return json_error_response(401, "not_authenticated", "Credentials were not provided.")
+    for throttle in (cls() for cls in api_settings.DEFAULT_THROTTLE_CLASSES):
+        if not throttle.allow_request(api_request, None):
+            return json_error_response(429, "throttled", "Too many requests; slow down.")
+    return None
+
+
+def _sql_page(key: str) -> HttpResponse:
     query = _floor_reads()["queries"].get(key)
     if query is None:
         raise Http404(key)

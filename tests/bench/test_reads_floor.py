@@ -3,9 +3,11 @@
 import json
 
 import pytest
+from django.core.cache import cache
 from django.test import RequestFactory
 
 from bench import report, views
+from crm.api.throttling import CredentialRateThrottle
 
 
 @pytest.fixture
@@ -59,16 +61,59 @@ def _read(**fields) -> dict:
     }
 
 
-def test_the_floor_table_gives_the_bare_sql_endpoint_against_the_sql():
-    lines = report._floor_table([_read(bare_sql_p50_ms=4.0, bare_sql_p99_ms=7.5)])
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_guarded_sql_endpoint_answers_only_a_valid_credential(floor_reads, ws):
+    floor_reads({"q": ["SELECT n FROM generate_series(1, 51) AS n ORDER BY n", {}]})
+    factory = RequestFactory()
+
+    def get(**headers):
+        return views.guarded_sql_page(factory.get("/bench/guarded-sql/q/", **headers), "q")
+
+    missing = get()
+    assert missing.status_code == 401
+    assert json.loads(missing.content)["error"]["code"] == "not_authenticated"
+    wrong = get(HTTP_AUTHORIZATION="Bearer cau_not-a-real-token")
+    assert wrong.status_code == 401
+    assert json.loads(wrong.content)["error"]["code"] == "authentication_failed"
+    answered = get(HTTP_AUTHORIZATION=f"Bearer {ws.token}")
+    assert answered.status_code == 200
+    assert len(json.loads(answered.content)["results"]) == 50
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_guarded_sql_endpoint_counts_against_the_credentials_rate_limit(
+    floor_reads, ws, monkeypatch
+):
+    cache.clear()
+    monkeypatch.setattr(CredentialRateThrottle, "THROTTLE_RATES", {"credential": "2/min"})
+    floor_reads({"q": ["SELECT 1 AS n", {}]})
+    request = RequestFactory().get("/bench/guarded-sql/q/", HTTP_AUTHORIZATION=f"Bearer {ws.token}")
+    statuses = [views.guarded_sql_page(request, "q").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def test_the_floor_table_gives_the_bare_sql_endpoints_against_the_sql():
+    lines = report._floor_table(
+        [
+            _read(
+                bare_sql_p50_ms=4.0,
+                bare_sql_p99_ms=7.5,
+                guarded_sql_p50_ms=5.0,
+                guarded_sql_p99_ms=9.0,
+            )
+        ]
+    )
     row = next(line for line in lines if line.startswith("| inbox: my open queue"))
-    # Causerie, bare page, SQL, floor + SQL vs SQL, bare SQL endpoint, its ratio, above floor.
+    # Causerie, bare page, SQL, floor + SQL vs SQL, bare SQL endpoint, its ratio, the same
+    # with authentication and rate limit, its ratio, above floor.
     assert row == (
         "| inbox: my open queue | 9.00 / 18.0 | 1.00 / 2.00 | 1.50 / 3.00 | 1.67 | "
-        "4.00 / 7.50 | 2.50 | 8.00 |"
+        "4.00 / 7.50 | 2.50 | 5.00 / 9.00 | 3.00 | 8.00 |"
     )
 
 
-def test_a_run_without_the_bare_sql_endpoint_still_has_its_floor_table():
+def test_a_run_without_the_bare_sql_endpoints_still_has_its_floor_table():
     row = report._floor_table([_read()])[-2]
-    assert row.endswith("| 1.67 | - | - | 8.00 |")
+    assert row.endswith("| 1.67 | - | - | - | - | 8.00 |")
