@@ -106,12 +106,32 @@ def event_visible_to(actor: Actor, event_type: str, data: dict[str, Any]) -> boo
     )
 
 
+def _visible(queryset: QuerySet, actor: Actor) -> QuerySet:
+    """``queryset`` narrowed to the conversations ``actor`` may see."""
+    return queryset.filter(workspace=actor.workspace).filter(conversation_visibility(actor))
+
+
 def _base(actor: Actor) -> QuerySet[Conversation]:
     return (
-        Conversation.objects.filter(workspace=actor.workspace)
-        .filter(conversation_visibility(actor))
-        .select_related("contact")
-        .prefetch_related("labels")
+        _visible(Conversation.objects, actor).select_related("contact").prefetch_related("labels")
+    )
+
+
+def thread_conversations_locked(*, brand_account, thread_keys) -> QuerySet[Conversation]:
+    """The brand account's conversations of these platform threads, locked until commit
+    (``FOR UPDATE`` of the conversation rows only), in primary-key order: every writer
+    that locks threads in a batch takes them in this one order."""
+    return (
+        Conversation.objects.select_for_update(of=("self",))
+        .filter(
+            workspace_id=brand_account.workspace_id,
+            brand_account=brand_account,
+            thread_key__in=thread_keys,
+        )
+        # The unique index's own condition, so that it serves a list of over 100 keys
+        # (see ``messages_by_platform_ids``).
+        .exclude(thread_key="")
+        .order_by("pk")
     )
 
 
@@ -268,9 +288,7 @@ def _all_inbox_rows() -> QuerySet:
 
 def _base_rows(actor: Actor) -> QuerySet:
     """``_base`` as inbox rows: the same conditions on the same query."""
-    return (
-        _all_inbox_rows().filter(workspace=actor.workspace).filter(conversation_visibility(actor))
-    )
+    return _visible(_all_inbox_rows(), actor)
 
 
 def inbox_rows_complete(rows: list[dict]) -> list[dict]:

@@ -37,7 +37,7 @@ from ..representations import (
     message_data,
     message_row_data,
 )
-from ..selectors import inbox_rows
+from ..selectors import inbox_rows, thread_conversations_locked
 from ..signals import reply_queued
 from ..sla import business_seconds
 from ..windows import reply_message_tag, reply_window
@@ -733,16 +733,10 @@ def messages_ingest_inbound_batch(
     conversations = {
         row["thread_key"]: row
         for row in inbox_rows(
-            Conversation.objects.select_for_update(of=("self",))
-            .filter(
-                workspace_id=brand_account.workspace_id,
+            thread_conversations_locked(
                 brand_account=brand_account,
-                thread_key__in={item.thread_key for item in new.values()},
+                thread_keys={item.thread_key for item in new.values()},
             )
-            # The unique index's own condition, so that it serves a list of over 100 keys
-            # (see ``messages_by_platform_ids``).
-            .exclude(thread_key="")
-            .order_by("pk")
         )
     }
     created: dict[str, dict] = {}

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from conversations.models import Conversation
+from conversations.selectors import thread_conversations_locked
 from crm.bulk import RowsConflict, rows_update
 from crm.services.events import event_record, events_deferred
 from crm.transactions import atomic_retrying, is_deadlock
@@ -171,16 +171,9 @@ def _threads_lock(parsed: list[tuple[InboundEvent, list[NormalizedEvent] | None]
                 threads.setdefault(event.brand_account, set()).add(item.thread_key)
     for account in sorted(threads, key=lambda account: str(account.pk)):
         list(
-            Conversation.objects.select_for_update()
-            .filter(
-                workspace_id=account.workspace_id,
-                brand_account=account,
-                thread_key__in=threads[account],
-            )
-            # The unique index's own condition, so that it serves over 100 keys.
-            .exclude(thread_key="")
-            .order_by("pk")
-            .values_list("pk", flat=True)
+            thread_conversations_locked(
+                brand_account=account, thread_keys=threads[account]
+            ).values_list("pk", flat=True)
         )
 
 
