@@ -4,6 +4,7 @@ import difflib
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from crm.actors import Actor
@@ -292,6 +293,10 @@ def contact_timeline(*, contact: Contact, actor=None) -> "QuerySet | MergedTimel
         conversation_kind=F("conversation__kind"),
         conversation_brand_account_id=F("conversation__brand_account_id"),
     )
-    if len(conversation_ids) > TIMELINE_MERGE_MAX_CONVERSATIONS:
+    if (
+        len(conversation_ids) > TIMELINE_MERGE_MAX_CONVERSATIONS
+        # SQLite (the embedded default) cannot limit each part of a union.
+        or not connection.features.supports_slicing_ordering_in_compound
+    ):
         return messages.filter(conversation_id__in=conversation_ids)
     return MergedTimeline([messages.filter(conversation_id=pk) for pk in conversation_ids])

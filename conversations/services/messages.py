@@ -634,8 +634,18 @@ def _orphan_ids(*, conversation_ids: set, parent_external_ids: set[str]) -> list
 
     One array per list: built by the ORM, the lookup bound and converted each of a
     batch's hundreds of values in Python, 5 ms per batch of 200 (a twelfth of its
-    Python time) for a query that finds nothing almost always.
+    Python time) for a query that finds nothing almost always. Elsewhere than on
+    PostgreSQL (the embedded default's SQLite), the ORM's lookup.
     """
+    if connection.vendor != "postgresql":
+        return list(
+            Message.objects.filter(
+                conversation_id__in=conversation_ids,
+                parent__isnull=True,
+                platform_metadata__has_key=ORPHAN_KEY,
+                **{f"platform_metadata__{ORPHAN_KEY}__in": list(parent_external_ids)},
+            ).values_list("pk", flat=True)
+        )
     quote = connection.ops.quote_name
     meta = Message._meta
     metadata = quote(meta.get_field("platform_metadata").column)

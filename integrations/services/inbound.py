@@ -8,6 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -60,28 +61,48 @@ PER_REQUEST_COLUMNS = (
 
 
 @functools.cache
-def _insert_sql() -> str:
+def _insert_statement() -> tuple[str, tuple]:
     """``INSERT ... ON CONFLICT DO NOTHING`` for InboundEvent, built once per process from
-    the model: a placeholder per column of ``PER_REQUEST_COLUMNS``, in that order, and each
-    other column's default written into the statement as a literal (each parameter costs
-    the driver an adaptation per request)."""
+    the model, and the parameters it takes after the per-request ones: a placeholder per
+    column of ``PER_REQUEST_COLUMNS``, in that order, then each other column's default.
+
+    On PostgreSQL the defaults are written into the statement as literals (each parameter
+    costs the driver an adaptation per request); elsewhere (the embedded default's SQLite,
+    whose driver composes no literals) they stay parameters.
+    """
     meta = InboundEvent._meta
     quote = connection.ops.quote_name
     fields = {field.attname: field for field in meta.concrete_fields}
     constant = [fields[name] for name in fields if name not in PER_REQUEST_COLUMNS]
     columns = [fields[name].column for name in PER_REQUEST_COLUMNS]
     values = ["%s"] * len(PER_REQUEST_COLUMNS)
+    parameters = []
     for field in constant:
-        literal = connection.ops.compose_sql(
-            "%s", [field.get_db_prep_save(field.get_default(), connection)]
-        )
+        value = field.get_db_prep_save(field.get_default(), connection)
         columns.append(field.column)
-        values.append(literal.replace("%", "%%"))
-    return (
+        if connection.vendor == "postgresql":
+            values.append(connection.ops.compose_sql("%s", [value]).replace("%", "%%"))
+        else:
+            values.append("%s")
+            parameters.append(value)
+    statement = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
         f"VALUES ({', '.join(values)}) "
         "ON CONFLICT (brand_account_id, body_sha256) DO NOTHING"
     )
+    return statement, tuple(parameters)
+
+
+def _insert_values(row: dict[str, Any]) -> tuple:
+    """A request's values (``PER_REQUEST_COLUMNS``, in order) as the driver takes them:
+    psycopg adapts them directly (the JSON given as its text); elsewhere each goes through
+    its field's preparation (SQLite stores ids as hex text)."""
+    if connection.vendor == "postgresql":
+        return tuple(
+            json.dumps(value) if isinstance(value, dict) else value for value in row.values()
+        )
+    fields = {field.attname: field for field in InboundEvent._meta.concrete_fields}
+    return tuple(fields[name].get_db_prep_save(value, connection) for name, value in row.items())
 
 
 def inbound_event_store(*, account: BrandAccount, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -92,19 +113,19 @@ def inbound_event_store(*, account: BrandAccount, body: bytes, headers: Mapping[
     ``get_db_prep_save`` cost more than the rest of the endpoint's own work. Processing is
     queued after it.
     """
-    kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
-    values = (
-        uuid.uuid4(),
-        account.workspace_id,
-        account.pk,
-        account.platform,
-        body,
-        hashlib.sha256(body).hexdigest(),
-        json.dumps(kept),
-        timezone.now(),
-    )
+    row = {
+        "id": uuid.uuid4(),
+        "workspace_id": account.workspace_id,
+        "brand_account_id": account.pk,
+        "platform": account.platform,
+        "body": body,
+        "body_sha256": hashlib.sha256(body).hexdigest(),
+        "headers": {name: headers[name] for name in KEPT_HEADERS if name in headers},
+        "received_at": timezone.now(),
+    }
+    statement, defaults = _insert_statement()
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(), values)
+        cursor.execute(statement, _insert_values(row) + defaults)
         stored = cursor.rowcount == 1
     if stored:
         inbound_processing_kick()

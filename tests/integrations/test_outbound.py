@@ -290,6 +290,8 @@ def _drain_like_a_threaded_worker(message_ids: list[str], threads: int, monkeypa
         thread.join(timeout=60)
 
 
+# Concurrent writers from threads: SQLite's shared in-memory test database locks them out.
+@pytest.mark.postgres
 def test_a_burst_never_reaches_the_platform_faster_than_its_limit_in_any_second(
     telegram, emu, settings, monkeypatch, transactional_db
 ):
@@ -322,6 +324,8 @@ def test_sends_have_a_queue_of_their_own():
     assert default == "celery"
 
 
+# Concurrent writers from threads: SQLite's shared in-memory test database locks them out.
+@pytest.mark.postgres
 def test_a_threaded_worker_sends_each_reply_once_and_never_over_the_limit(
     telegram, emu, settings, monkeypatch, transactional_db
 ):

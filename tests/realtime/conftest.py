@@ -5,6 +5,7 @@ import contextlib
 import json
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers, get_channel_layer
 from channels.routing import URLRouter
@@ -19,17 +20,20 @@ INBOX_PATH = "/ws/v1/inbox/"
 
 @pytest.fixture(autouse=True)
 async def fresh_layers(settings):
-    """A new channel layer per test (each test has its own event loop) and no presence."""
+    """A new channel layer per test (each test has its own event loop) and no presence.
+
+    Presence is in the cache, not the database: reset without touching database
+    connections, which a test without database access may not do."""
     settings.CAUSERIE_REALTIME_GAP_WAIT = 0.2
     channel_layers.backends = {}
-    await database_sync_to_async(presence_reset)()
+    await sync_to_async(presence_reset)()
     yield
     layer = get_channel_layer()
     if hasattr(layer, "flush"):
         with contextlib.suppress(NotImplementedError):
             await layer.flush()
     channel_layers.backends = {}
-    await database_sync_to_async(presence_reset)()
+    await sync_to_async(presence_reset)()
 
 
 @pytest.fixture
