@@ -3,6 +3,7 @@
 import difflib
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
@@ -13,7 +14,6 @@ from crm.models import Workspace
 
 from . import normalize
 from .models import AttributeDefinition, Contact, Identity, Note
-from .serializers import IDENTITY_ROW_FIELDS
 
 
 def contact_list(
@@ -26,17 +26,18 @@ def contact_list(
     owner: str = "",
     lifecycle_stage: str = "",
     updated_after: datetime | None = None,
-) -> QuerySet[Contact]:
+    rows: bool = False,
+) -> QuerySet:
     """The workspace's contacts (neither merged away nor erased), filtered.
 
     ``q`` matches name, email, phone and identity handles, case- and accent-insensitive,
     every term of it somewhere (a phone-like ``q`` matches the phone's digits). ``owner``
     is a member id, ``me`` (the acting member) or ``none``. Several ``tags`` must all be
-    on the contact.
+    on the contact. With ``rows``, as contact rows (``_all_contact_rows``) instead of model
+    instances with their identities prefetched.
     """
-    qs = Contact.objects.filter(
-        workspace=workspace, merged_into__isnull=True, erased_at__isnull=True
-    ).prefetch_related("identities")
+    base = _all_contact_rows() if rows else Contact.objects.prefetch_related("identities")
+    qs = base.filter(workspace=workspace, merged_into__isnull=True, erased_at__isnull=True)
     for term in normalize.search_terms(q or ""):
         qs = qs.filter(search_text__contains=term)
     for tag in tags or []:
@@ -65,26 +66,64 @@ def contact_list(
     return qs
 
 
-def contacts_complete(contacts: list[Contact]) -> list[Contact]:
-    """``contacts`` (read without their identities) with their identities as plain rows
-    (``identity_list``, which ``serializers.contact_data`` reads): one query whatever the
-    page's size.
+# What ``serializers.contact_row_data`` reads of a contact row, by field attname.
+CONTACT_ROW_COLUMNS = (
+    "id",
+    "name",
+    "email",
+    "phone",
+    "company",
+    "lifecycle_stage",
+    "owner_id",
+    "tags",
+    "attributes",
+    "created_at",
+    "updated_at",
+)
 
-    Rows, not model instances: Django's prefetch built a filtered queryset per contact and
-    a model instance per identity, about half of a contact page's CPU time. The query is
-    the prefetch's own (the page's contact ids, no order), so identities come in the same
-    order as before.
+
+@cache
+def _all_contact_rows() -> QuerySet:
+    """Every contact as a row (``serializers.contact_row_data``): plain values, not model
+    instances; ``contact_rows_complete`` adds a page's identities."""
+    # Built once per process, as the inbox's rows are (``conversations.selectors``): each
+    # page filters a copy, and this queryset itself is never evaluated.
+    return Contact.objects.values(*CONTACT_ROW_COLUMNS)
+
+
+# An identity of a contact row, by field attname (``serializers.identity_data``).
+IDENTITY_ROW_COLUMNS = (
+    "id",
+    "contact_id",
+    "platform",
+    "external_id",
+    "handle",
+    "display_name",
+    "avatar_url",
+    "brand_account_id",
+    "profile",
+    "created_at",
+)
+
+
+def contact_rows_complete(rows: list[dict]) -> list[dict]:
+    """The page's contact rows with their ``identity_rows`` (plain dicts), read for the
+    whole page in one query.
+
+    The query is the one Django's prefetch of ``identities`` makes (the page's contact
+    ids, no order), so that a contact's identities come in the same order as in its own
+    answer.
     """
-    if not contacts:
-        return contacts
-    identities: dict = {}
-    for identity in Identity.objects.filter(
-        contact_id__in=[contact.pk for contact in contacts]
-    ).values_list(*IDENTITY_ROW_FIELDS, named=True):
-        identities.setdefault(identity.contact_id, []).append(identity)
-    for contact in contacts:
-        contact.identity_list = identities.get(contact.pk, [])
-    return contacts
+    if not rows:
+        return rows
+    by_contact: dict = {}
+    for identity in Identity.objects.filter(contact_id__in=[row["id"] for row in rows]).values(
+        *IDENTITY_ROW_COLUMNS
+    ):
+        by_contact.setdefault(identity["contact_id"], []).append(identity)
+    for row in rows:
+        row["identity_rows"] = by_contact.get(row["id"], [])
+    return rows
 
 
 def contact_get(*, workspace: Workspace, contact_id, include_erased: bool = True) -> Contact:

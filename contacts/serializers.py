@@ -120,25 +120,9 @@ def _object(value: dict | None) -> dict | None:
     return None if value is None else {str(key): item for key, item in value.items()}
 
 
-# What ``identity_data`` reads of an identity: a model instance or a row of these fields
-# (``selectors.contacts_complete``).
-IDENTITY_ROW_FIELDS = (
-    "pk",
-    "contact_id",
-    "platform",
-    "external_id",
-    "handle",
-    "display_name",
-    "avatar_url",
-    "brand_account_id",
-    "profile",
-    "created_at",
-)
-
-
 def identity_data(identity: Identity) -> dict[str, Any]:
     """The identity as the REST API shows it (``IdentityOutputSerializer``), from a model
-    instance or a row of ``IDENTITY_ROW_FIELDS``."""
+    instance or a row's namespace (``contact_row_data``)."""
     return {
         "id": _text(identity.pk),
         "contact": _text(identity.contact_id),
@@ -155,10 +139,8 @@ def identity_data(identity: Identity) -> dict[str, Any]:
 
 def contact_data(contact: Contact, *, identities: Iterable | None = None) -> dict[str, Any]:
     """The contact as the REST API shows it (``ContactOutputSerializer``), as plain JSON
-    types, for answers and event data alike: ``identities`` if given, else the identities
-    of ``selectors.contacts_complete`` if there, else the (prefetched) related ones."""
-    if identities is None:
-        identities = getattr(contact, "identity_list", None)
+    types, for answers and event data alike: ``identities`` if given, else the (prefetched)
+    related ones."""
     if identities is None:
         identities = contact.identities.all()
     tags = contact.tags
@@ -179,8 +161,9 @@ def contact_data(contact: Contact, *, identities: Iterable | None = None) -> dic
 
 
 def contact_row_data(contact: dict[str, Any], identities: Iterable[dict[str, Any]]) -> dict:
-    """``contact_data`` of a new contact's row and its identities' rows (by field attname,
-    as ``crm.bulk.row_new`` makes them): no model instance built for them."""
+    """``contact_data`` of a contact's row and its identities' rows, by field attname (as
+    ``crm.bulk.row_new`` makes them for a new contact, ``selectors.contact_rows`` for a
+    page): no model instance built for them."""
     return contact_data(
         SimpleNamespace(pk=contact["id"], **contact),
         identities=[SimpleNamespace(pk=row["id"], **row) for row in identities],

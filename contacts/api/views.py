@@ -32,6 +32,7 @@ from ..serializers import (
     NoteOutputSerializer,
     TimelineItemOutputSerializer,
     contact_data,
+    contact_row_data,
     timeline_item_data,
 )
 from ..services.contacts import workspace_wide_write_check
@@ -251,12 +252,13 @@ class ContactListApi(WorkspaceApi):
             owner=filters.get("owner", ""),
             lifecycle_stage=filters.get("lifecycle_stage", ""),
             updated_after=filters.get("updated_after"),
+            rows=True,
         )
         return self.paginated_response(
-            queryset=queryset.prefetch_related(None),
-            represent=contact_data,
+            queryset=queryset,
+            represent=lambda row: contact_row_data(row, row["identity_rows"]),
             ordering=("-created_at", "-id"),
-            complete=selectors.contacts_complete,
+            complete=selectors.contact_rows_complete,
         )
 
     @extend_schema(
