@@ -6,7 +6,7 @@ a ticket of their own and subscribe; then a private note is posted on the conver
 through the REST API. As the README's topology has it, uvicorn (2 workers) serves the
 websockets and gunicorn (2 sync workers) the REST API. The latency of a round is, for
 every client, the time from sending that POST to the arrival of its ``message.created``
-event, so p50/p99 are over clients and rounds.
+event, so p50/p99 are over clients and rounds (after ``WARMUP_ROUNDS`` untimed ones).
 
 Baseline, in the same run, under the same uvicorn processes (``bench.asgi``): N
 connections to a bare consumer that only joins a channel-layer group, and ``group_send``
@@ -34,6 +34,11 @@ from .load import Timing
 from .servers import serving, serving_process, tree_rss_bytes
 
 WORKSPACE_SLUG = "bench-fanout"
+# Untimed rounds of each kind before the timed ones. The first REST calls after the
+# servers start are slow (each gunicorn worker's first notes, its connections; in three
+# sampled runs the calls after the first two were 72-114 ms against a median of 40-44)
+# and a round's 500 arrivals all follow its call, so one such round alone made the p99.
+WARMUP_ROUNDS = 8
 
 
 @dataclass
@@ -183,14 +188,14 @@ async def _measure(
         causerie, baseline, calls = Timing(), Timing(), Timing()
         cpu = wall = 0.0
         deliveries = 0
-        for number in range(rounds + 2):  # the first two of each kind warm up
+        for number in range(WARMUP_ROUNDS + rounds):
             cpu_started, wall_started = time.process_time(), time.perf_counter()
             first, call = await _round(causerie_state, n, post_note)
             if not template:
                 template.update(texts=first.sample, token=first.token)
             await asyncio.sleep(0.05)
             second, _ = await _round(bare_state, n, group_send)
-            if number >= 2:
+            if number >= WARMUP_ROUNDS:
                 cpu += time.process_time() - cpu_started
                 wall += time.perf_counter() - wall_started
                 deliveries += len(first.arrivals) + len(second.arrivals)
