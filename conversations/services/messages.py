@@ -877,6 +877,15 @@ def _message_lock(message: Message) -> Message:
     )
 
 
+def message_locked(message_id) -> Message | None:
+    """The message, locked until the end of the caller's transaction, as a status change
+    reads it (``message_status_set(..., locked=True)`` takes it as it is); None if gone."""
+    try:
+        return _message_lock(Message(pk=message_id))
+    except Message.DoesNotExist:
+        return None
+
+
 @transaction.atomic
 def message_edit(
     *, message: Message, text: str, edited_at: datetime | None = None, actor: Actor | None = None
@@ -999,15 +1008,19 @@ def message_status_set(
     external_id: str | None = None,
     error: dict | None = None,
     at: datetime | None = None,
+    locked: bool = False,
 ) -> Message:
     """Move an outbound message's delivery status on (for the adapters).
 
     Statuses never go backwards (``read`` stays ``read`` when a late ``delivered``
     arrives); ``failed`` is terminal. Records ``message.updated`` when something changed.
+    ``locked``: ``message`` comes from ``message_locked`` in the caller's transaction, so
+    it is current and is not read again.
     """
     if status not in MESSAGE_STATUSES:
         raise InvalidInput("Unknown status.", details={"status": [status]})
-    message = _message_lock(message)
+    if not locked:
+        message = _message_lock(message)
     if message.status == "failed":
         return message
     changed = False

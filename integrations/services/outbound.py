@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from contacts.models import Identity
 from conversations.models import Conversation, Message
-from conversations.services.messages import message_status_set
+from conversations.services.messages import message_locked, message_status_set
 from crm.transactions import atomic_retrying
 from crm.webhooks.ssrf import UnsafeUrl, target_resolve
 
@@ -319,16 +319,12 @@ def _claim(message_id) -> Message | None:
 
 
 def _claim_in_transaction(message_id) -> Message | None:
-    message = (
-        Message.objects.select_for_update(of=("self",))
-        .select_related("conversation__brand_account", "parent")
-        .filter(pk=message_id)
-        .first()
-    )
+    # One locked read, which the status change takes as it is: the send has already read
+    # what the platform call needs.
+    message = message_locked(message_id)
     if message is None or message.status != "queued" or message.private:
         return None
-    message_status_set(message=message, status="sending")
-    return message
+    return message_status_set(message=message, status="sending", locked=True)
 
 
 def _requeue(message_id) -> None:
@@ -355,11 +351,12 @@ def outbound_send(*, message_id, client: httpx.Client | None = None) -> str:
     Raises RetryLater when the platform asked to slow down or failed transiently; the
     message is back in ``queued`` then, and the caller retries.
     """
-    message = (
-        Message.objects.select_related("conversation__brand_account", "parent")
-        .filter(pk=message_id)
-        .first()
-    )
+    try:
+        message = Message.objects.select_related("conversation__brand_account", "parent").get(
+            pk=message_id
+        )
+    except Message.DoesNotExist:
+        message = None
     if message is None or message.status != "queued" or message.private:
         return _status_of(message_id)
     account = message.conversation.brand_account

@@ -6,6 +6,7 @@ import time
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations.models import Conversation, Message
@@ -215,6 +216,25 @@ def _queued_reply(telegram, text: str) -> Message:
         text=text,
         status="queued",
     )
+
+
+def test_a_send_reads_its_reply_once_and_then_once_locked_per_status(telegram, emu):
+    """What the platform call needs is read once; each status change (sending, then sent)
+    reads the reply once, locked, and takes that read as it is: a send is CPU-bound
+    Python, and each read of the reply with its conversation is a wide query to build."""
+    message = _queued_reply(telegram, "une seule fois")
+
+    with CaptureQueriesContext(connection) as captured:
+        assert outbound.outbound_send(message_id=message.pk) == "sent"
+
+    reads = [
+        query["sql"]
+        for query in captured.captured_queries
+        if query["sql"].startswith('SELECT "conversations_message"."id"')
+    ]
+    assert len(reads) == 3
+    if connection.features.has_select_for_update:
+        assert [("FOR UPDATE" in sql) for sql in reads] == [False, True, True]
 
 
 def test_a_reply_whose_send_task_was_lost_is_queued_again_once(telegram, emu):
