@@ -162,8 +162,8 @@ def contact_data(contact: Contact, *, identities: Iterable | None = None) -> dic
 
 def contact_row_data(contact: dict[str, Any], identities: Iterable[dict[str, Any]]) -> dict:
     """``contact_data`` of a contact's row and its identities' rows, by field attname (as
-    ``crm.bulk.row_new`` makes them for a new contact, ``selectors.contact_rows`` for a
-    page): no model instance built for them."""
+    ``crm.bulk.row_new`` makes them for a new contact, ``selectors.contact_list(rows=True)``
+    and ``selectors.contact_rows_complete`` for a page): no model instance built for them."""
     return contact_data(
         SimpleNamespace(pk=contact["id"], **contact),
         identities=[SimpleNamespace(pk=row["id"], **row) for row in identities],

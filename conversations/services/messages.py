@@ -869,11 +869,11 @@ def _message_updated(message: Message) -> None:
     )
 
 
-def _message_lock(message: Message) -> Message:
+def _message_lock(message_id) -> Message:
     return (
         Message.objects.select_for_update(of=("self",))
         .select_related("conversation__workspace")
-        .get(pk=message.pk)
+        .get(pk=message_id)
     )
 
 
@@ -881,7 +881,7 @@ def message_locked(message_id) -> Message | None:
     """The message, locked until the end of the caller's transaction, as a status change
     reads it (``message_status_set(..., locked=True)`` takes it as it is); None if gone."""
     try:
-        return _message_lock(Message(pk=message_id))
+        return _message_lock(message_id)
     except Message.DoesNotExist:
         return None
 
@@ -894,7 +894,7 @@ def message_edit(
 
     Platform edits come from the adapters; members may edit their own private notes.
     """
-    message = _message_lock(message)
+    message = _message_lock(message.pk)
     if actor is not None and (
         not message.private or actor.kind != "member" or message.author_id != actor.id
     ):
@@ -919,7 +919,7 @@ def message_delete(
     *, message: Message, deleted_at: datetime | None = None, actor: Actor | None = None
 ) -> Message:
     """Mark a message deleted: the row stays, its text is hidden from non-admins."""
-    message = _message_lock(message)
+    message = _message_lock(message.pk)
     if actor is not None and (
         not message.private or actor.kind != "member" or message.author_id != actor.id
     ):
@@ -935,7 +935,7 @@ def message_delete(
 @transaction.atomic
 def message_restore(*, message: Message) -> Message:
     """Undo a platform deletion (a forum post recovered by its moderators)."""
-    message = _message_lock(message)
+    message = _message_lock(message.pk)
     if message.deleted_at is None:
         return message
     message.deleted_at = None
@@ -950,7 +950,7 @@ def message_platform_metadata_update(*, message: Message, metadata: dict) -> Mes
 
     Records ``message.updated`` only when a value changed, so a re-read item is silent.
     """
-    message = _message_lock(message)
+    message = _message_lock(message.pk)
     merged = {**message.platform_metadata, **metadata}
     if merged == message.platform_metadata:
         return message
@@ -965,7 +965,7 @@ def reaction_add(
     *, message: Message, reaction: str, author_type: str, author_id: str, author_name: str = ""
 ) -> Reaction:
     """Record that someone reacted to a message (once per person and reaction)."""
-    message = _message_lock(message)
+    message = _message_lock(message.pk)
     existing = Reaction.objects.filter(
         message=message, author_type=author_type, author_id=author_id, reaction=reaction
     ).first()
@@ -988,7 +988,7 @@ def reaction_remove(
     *, message: Message, author_type: str, author_id: str, reaction: str | None = None
 ) -> int:
     """Remove someone's reaction (``reaction`` None: all of theirs); return how many."""
-    message = _message_lock(message)
+    message = _message_lock(message.pk)
     reactions = Reaction.objects.filter(
         message=message, author_type=author_type, author_id=author_id
     )
@@ -1020,7 +1020,7 @@ def message_status_set(
     if status not in MESSAGE_STATUSES:
         raise InvalidInput("Unknown status.", details={"status": [status]})
     if not locked:
-        message = _message_lock(message)
+        message = _message_lock(message.pk)
     if message.status == "failed":
         return message
     changed = False
