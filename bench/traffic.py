@@ -328,13 +328,12 @@ def discrepancies(
     emulator: Any,
     sent_tokens: set[str],
     replies: dict[str, str],
-    *,
-    interrupted: set[str] = frozenset(),
 ) -> list[str]:
     """Everything that is not exactly once: an empty list when the run is clean.
 
-    ``interrupted``: replies whose send a killed worker cut short. They stay ``sending``
-    (never sent again: the platform may have them) and must have reached it at most once.
+    Every reply an agent got a 202 for must be ``sent`` (or further) and received once by
+    the platform: a restart of PostgreSQL or Redis does not excuse a reply left
+    ``sending``.
     """
     found = ledger(db_url)
     problems = []

@@ -8,12 +8,14 @@ conversation: the two can deadlock, and PostgreSQL aborts one of them after
 safe and, the other having committed meanwhile, succeeds.
 """
 
+import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
 import psycopg.errors
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -45,3 +47,27 @@ def atomic_retrying(fn: Callable[[], T], *, attempts: int = ATTEMPTS) -> T:
                 raise
             logger.warning("deadlock victim, running the transaction again (%s)", attempt)
     raise AssertionError("unreachable")
+
+
+def atomic_outlasting_outage(fn: Callable[[], T], *, patience_seconds: float) -> T:
+    """``atomic_retrying(fn)``, run again while the database is unreachable, for as long
+    as ``patience_seconds``.
+
+    For a write that records what already happened elsewhere and cannot be had again (a
+    platform's answer to a send): losing it to a restart of PostgreSQL would leave the
+    record wrong for good. Outside a transaction only; the broken connection is dropped
+    and the next attempt opens a new one.
+    """
+    deadline = time.monotonic() + patience_seconds
+    pause = 0.25
+    while True:
+        try:
+            return atomic_retrying(fn)
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block or time.monotonic() + pause > deadline:
+                raise
+            logger.warning("database unreachable, writing again in %.2f s", pause)
+        with contextlib.suppress(DatabaseError):
+            connection.close()
+        time.sleep(pause)
+        pause = min(pause * 2, 5.0)

@@ -31,7 +31,7 @@ from django.utils import timezone
 from contacts.models import Identity
 from conversations.models import Conversation, Message
 from conversations.services.messages import message_locked, message_status_set
-from crm.transactions import atomic_retrying
+from crm.transactions import atomic_outlasting_outage, atomic_retrying
 from crm.webhooks.ssrf import UnsafeUrl, target_resolve
 
 from ..adapters import (
@@ -50,6 +50,9 @@ logger = logging.getLogger(__name__)
 
 # An outcome not confirmed within this time after the call started is unknown for good.
 SENDING_GRACE = timedelta(minutes=10)
+# A send the platform took is recorded through a database outage as long as this (a
+# restart of PostgreSQL); the worker has nothing else it could do meanwhile.
+SENT_RECORD_PATIENCE = 120.0
 # A send task holds its reply for this long past its planned start (its lease); a reply
 # still queued past QUEUED_GRACE with no lease lost its task and is queued again.
 SEND_LEASE_SECONDS = 20
@@ -414,12 +417,14 @@ def outbound_send(*, message_id, client: httpx.Client | None = None) -> str:
                 status="error", last_error=f"credentials refused: {exc.message or exc}"
             )
         return "failed"
-    # The platform has it: recording that must not be lost to a deadlock, or the reply
-    # would stay "sending" and be failed as an unknown outcome.
-    atomic_retrying(
+    # The platform has it: recording that must not be lost to a deadlock or to a restart
+    # of the database, or the reply would stay "sending" and be failed as an unknown
+    # outcome.
+    atomic_outlasting_outage(
         lambda: message_status_set(
             message=message, status="sent", external_id=result.external_message_id
-        )
+        ),
+        patience_seconds=SENT_RECORD_PATIENCE,
     )
     return "sent"
 

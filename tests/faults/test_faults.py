@@ -41,7 +41,6 @@ class Run:
     webs: list[str]
     tokens: set[str] = field(default_factory=set)
     replies: dict[str, str] = field(default_factory=dict)
-    interrupted: set[str] = field(default_factory=set)
     restarted: list[str] = field(default_factory=list)
     phases: int = 0
 
@@ -81,12 +80,8 @@ class Run:
         assert status["refused"] == 0, status
         self.tokens |= sent.tokens
         self.replies.update(agents.replies)
-        left = self.settle(deadline)
-        stuck = self.sending_tokens() if left["replies_sending"] else set()
-        self.interrupted |= stuck
-        problems = traffic.discrepancies(
-            self.db, self.emulator, self.tokens, self.replies, interrupted=self.interrupted
-        )
+        self.settle(deadline)
+        problems = traffic.discrepancies(self.db, self.emulator, self.tokens, self.replies)
         assert not problems, "\n".join(problems)
         assert not agents.refused, agents.refused[:5]
         return {
@@ -95,7 +90,6 @@ class Run:
             "webhook_statuses": status["statuses"],
             "api_statuses": dict(agents.statuses),
             "replies": len(agents.replies),
-            "interrupted_replies": len(stuck),
             "exited_and_restarted": self.restarted[restarted:],
         }
 
@@ -109,36 +103,21 @@ class Run:
                 process.start()
                 self.restarted.append(name)
 
-    def settle(self, deadline: float) -> dict:
-        """Wait until no event is pending and no reply queued; replies left ``sending``
-        (a send cut by a killed worker: never retried, by design) are waited on 20 s."""
-        sending_since = None
+    def settle(self, deadline: float) -> None:
+        """Wait until no event is pending and no reply is queued or being sent (a send
+        the platform took while PostgreSQL was down is recorded once it is back)."""
         while True:
             self.supervise()
             try:
                 left = traffic.settled(self.db)
             except psycopg.OperationalError:
                 left = None
-            if left is not None:
-                busy = left["events_pending"] or left["replies_queued"]
-                if not busy and not left["replies_sending"]:
-                    return left
-                if not busy:
-                    sending_since = sending_since or time.monotonic()
-                    if time.monotonic() - sending_since > 20:
-                        return left
-                else:
-                    sending_since = None
+            if left is not None and not (
+                left["events_pending"] or left["replies_queued"] or left["replies_sending"]
+            ):
+                return
             assert time.monotonic() < deadline, f"not settled: {left}\n{self.cluster.logs_tail()}"
             time.sleep(0.5)
-
-    def sending_tokens(self) -> set[str]:
-        with psycopg.connect(self.db) as conn:
-            rows = conn.execute(
-                f"SELECT {traffic.TOKEN_SQL} FROM conversations_message "
-                "WHERE direction = 'outbound' AND status = 'sending'"
-            ).fetchall()
-        return {row[0] for row in rows if row[0]}
 
     def processed(self) -> int:
         with psycopg.connect(self.db) as conn:

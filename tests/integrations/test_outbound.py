@@ -1,11 +1,12 @@
 """Agents' replies leave through the platforms' send APIs (played by the emulator)."""
 
+import contextlib
 import json
 import threading
 import time
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -146,6 +147,39 @@ def test_a_send_interrupted_mid_call_is_never_repeated(telegram, emu):
     assert outbound.outbound_stale_sweep(now=later) == 1
     message.refresh_from_db()
     assert message.error["code"] == "send_outcome_unknown"
+
+
+class _DatabaseLostAfterTheCall:
+    """The real adapter; once the platform has answered, PostgreSQL drops the worker's
+    connection, as a restart of the server does."""
+
+    def __init__(self, adapter) -> None:
+        self.adapter = adapter
+
+    def send(self, *args, **kwargs):
+        result = self.adapter.send(*args, **kwargs)
+        with contextlib.suppress(OperationalError), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        return result
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_send_the_platform_took_is_recorded_sent_across_a_lost_database_connection(
+    telegram, emu, monkeypatch
+):
+    message = _queued_reply(telegram, "envoyé pendant le redémarrage")
+    monkeypatch.setattr(
+        outbound, "get_adapter", lambda platform: _DatabaseLostAfterTheCall(get_adapter(platform))
+    )
+
+    assert outbound.outbound_send(message_id=message.pk) == "sent"
+
+    message.refresh_from_db()
+    assert message.status == "sent"
+    sends = [r for r in emu.requests("telegram") if r["path"].endswith("/sendMessage")]
+    assert len(sends) == 1
+    assert message.external_id
 
 
 def slot_wait(account) -> float:
