@@ -140,11 +140,23 @@ def test_a_member_answers_a_customer_live_and_sees_a_colleague_there(browser, co
     bob_context = browser.new_context(viewport={"width": 1366, "height": 860})
     bob = bob_context.new_page()
     sign_in(bob, console_server.url, "bob@support.test", "Support desk")
+    # Bob starts his reply while the thread is still loading (held here): it loads
+    # without taking the composer, or his keystrokes, away from him.
+    held_thread = []
+    bob.route(lambda url: "/messages/" in url, lambda route: held_thread.append(route))
     bob.locator("#conversation-list .row", has_text="Where is my parcel?").click()
     expect(alice.locator("#presence")).to_have_text("Bob Agent is viewing", timeout=LIVE)
     bob.locator("#reply-text").press_sequentially("On it")
     expect(alice.locator("#presence")).to_have_text("Bob Agent is typing…", timeout=LIVE)
+    assert held_thread, "the thread's request was not held"
+    for request in held_thread:
+        request.continue_()
+    bob.unroute_all()
+    expect(bob.locator("#thread .message.inbound")).to_contain_text("Where is my parcel?")
+    expect(bob.locator("#timeline")).to_contain_text("Where is my parcel?")
     expect(bob.locator("#presence")).to_have_text("Alice Owner is viewing", timeout=LIVE)
+    expect(bob.locator("#reply-text")).to_be_focused()
+    expect(bob.locator("#reply-text")).to_have_value("On it")
 
     # Alice answers with the canned response, filled for this contact.
     alice.get_by_label("Canned response").select_option(label="Greeting")

@@ -314,9 +314,11 @@
     renderPresence();
     renderList();
     setView("conversation");
+    // Focus moves now, not once the thread has loaded: an agent who starts typing a reply
+    // meanwhile keeps the composer, and every keystroke.
+    if (focus) $("#conversation-title").focus();
     sendPresence(id, "viewing");
     await Promise.all([loadMessages(), loadContact(), loadCanned()]);
-    if (focus) $("#conversation-title").focus();
     if (state.current && state.current.unread_count) {
       api(inWorkspace(`conversations/${id}/`), { method: "PATCH", body: { read: true } })
         .then(upsertConversation)
