@@ -2,6 +2,8 @@
 
 import gc
 
+from django.core.signals import request_finished
+
 # Allocations between two passes over the youngest generation (CPython's default: 700).
 YOUNG_GENERATION_THRESHOLD = 50_000
 
@@ -27,3 +29,29 @@ def server_collector_setup(young_threshold: int = YOUNG_GENERATION_THRESHOLD) ->
     gc.collect()
     gc.freeze()
     gc.set_threshold(young_threshold, *gc.get_threshold()[1:])
+
+
+def collect_after_responses(young_threshold: int, during_request_threshold: int) -> None:
+    """Run the collector's passes once a response has gone out, not in the middle of one.
+
+    For a server whose process answers one request at a time (gunicorn's sync workers):
+    Django closes the response (``request_finished``) after the server has written it,
+    so a pass there costs the client nothing while another worker can take the next
+    request. During a request a young pass is only due after ``during_request_threshold``
+    allocations, a safety net for requests that allocate far more than a page.
+    """
+    gc.set_threshold(during_request_threshold, *gc.get_threshold()[1:])
+
+    def collect(**kwargs) -> None:
+        young, middle, oldest = gc.get_count()
+        if young < young_threshold:
+            return
+        _, middle_threshold, oldest_threshold = gc.get_threshold()
+        if middle < middle_threshold:
+            gc.collect(0)
+        elif oldest < oldest_threshold:
+            gc.collect(1)
+        else:
+            gc.collect(2)
+
+    request_finished.connect(collect, weak=False, dispatch_uid="config.heap.collect")
