@@ -81,7 +81,11 @@ class LoadResult:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-async def _worker(host, port, requests, latencies, statuses, deadline):
+async def _worker(host, port, requests, latencies, statuses, deadline, delay):
+    # Connections open one at a time, as clients arrive: opened all at once, a burst that
+    # one uvicorn worker accepted whole (asyncio accepts every pending connection in one
+    # go), and with keep-alive that worker alone then served the run.
+    await asyncio.sleep(delay)
     reader = writer = None
     while time.perf_counter() < deadline:
         try:
@@ -121,6 +125,10 @@ async def _worker(host, port, requests, latencies, statuses, deadline):
         writer.close()
 
 
+# Seconds between the opening of two of the load generator's connections.
+CONNECT_SPACING = 0.005
+
+
 def run_load(
     base_url: str, requests: list[bytes], *, concurrency: int, seconds: float
 ) -> LoadResult:
@@ -134,8 +142,10 @@ def run_load(
         deadline = time.perf_counter() + seconds
         await asyncio.gather(
             *(
-                _worker(host, int(port), iterator, latencies, statuses, deadline)
-                for _ in range(concurrency)
+                _worker(
+                    host, int(port), iterator, latencies, statuses, deadline, n * CONNECT_SPACING
+                )
+                for n in range(concurrency)
             )
         )
 
