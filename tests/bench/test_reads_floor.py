@@ -117,3 +117,16 @@ def test_the_floor_table_gives_the_bare_sql_endpoints_against_the_sql():
 def test_a_run_without_the_bare_sql_endpoints_still_has_its_floor_table():
     row = report._floor_table([_read()])[-2]
     assert row.endswith("| 1.67 | - | - | - | - | 8.00 |")
+
+
+def test_a_missed_read_says_whether_the_guarded_endpoint_missed_it_too_in_this_run():
+    bounded = report._read_bound(_read(guarded_sql_p50_ms=5.0, guarded_sql_p99_ms=9.0))
+    assert bounded.startswith("; the bound in this run")
+    assert "alone is at 3.00 times the SQL (p99)" in bounded
+
+    unbounded = report._read_bound(_read(guarded_sql_p50_ms=3.0, guarded_sql_p99_ms=5.4))
+    assert "**not explained by the bound in this run**" in unbounded
+    assert "at 1.80 times the SQL (p99), and Causerie 12.6 ms (p99) above it" in unbounded
+
+    # A run without the guarded endpoint states nothing about it.
+    assert report._read_bound(_read()) == ""
