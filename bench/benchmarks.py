@@ -5,7 +5,8 @@
   keyset SQL query returning the same page over a plain psycopg connection; the SQL query
   count per request is read in-process with Django's test client; two floors under the
   same server: the product's page from a bare view without the database, and the
-  baseline SQL run by a bare Django view returning its rows as JSON;
+  baseline SQL run by a bare Django view returning its rows as JSON; a read that misses
+  its goal is then sampled with py-spy in the server's workers (``bench.sampling``);
 - webhook accept: signed Messenger webhooks through the real endpoint vs a bare Django
   view doing one INSERT, both under the same server (gunicorn sync workers, uvicorn);
 - ingest processing: pending InboundEvent rows through ``inbound_events_drain`` vs COPY
@@ -29,7 +30,8 @@ import httpx
 import psycopg
 
 from . import load
-from .servers import serving
+from .sampling import sampling
+from .servers import serving, serving_process
 from .views import BARE_TABLE, FLOOR_PAGES_ENV
 
 
@@ -282,7 +284,7 @@ def bench_reads(
     profiled = _read_profile(cases[0].path, built.agent_token, 30)
     headers = {"Authorization": f"Bearer {built.agent_token}"}
     with (
-        serving("gunicorn", workers=2) as base,
+        serving_process("gunicorn", workers=2) as (base, server),
         httpx.Client(base_url=base, headers=headers, timeout=30) as client,
         psycopg.connect(db_url, autocommit=True) as conn,
     ):
@@ -340,6 +342,16 @@ def bench_reads(
                 f"{len(causerie.samples)} and {len(baseline.samples)} requests",
                 extra=profiled if case is cases[0] else {},
             )
+            if not result.goal_met:
+                # Untimed: py-spy pauses the workers to read their stacks.
+                with sampling(server.pid) as found:
+                    for _ in range(n):
+                        http_call()
+                result.extra = {
+                    **result.extra,
+                    "sampled": found["sampled"].as_dict(),
+                    "sampled_requests": n,
+                }
             log(
                 f"  {case.key}: p50 {causerie.p50_ms:.1f} / p99 {causerie.p99_ms:.1f} ms, "
                 f"SQL p50 {baseline.p50_ms:.2f} / p99 {baseline.p99_ms:.2f} ms, "

@@ -99,6 +99,7 @@ def markdown(run: dict) -> str:
             f"- {r['what']}: {_goal(r)} (ratio {_num(r['ratio'])}){_read_bound(r)}" for r in unmet
         ]
         lines.append("")
+    lines += _sampled_section(run["results"])
     for r in run["results"]:
         lines += _live_section(r)
     for r in run["results"]:
@@ -182,6 +183,52 @@ def soak_section(soak: dict) -> list[str]:
 def write_benchmarks() -> None:
     """Write BENCHMARKS.md again from bench/results.json (and the soak's result)."""
     BENCHMARKS.write_text(markdown(json.loads(RESULTS.read_text())))
+
+
+def _sampled_section(results: list[dict]) -> list[str]:
+    """Where the server's CPU went for each read that missed its goal (py-spy)."""
+    sampled = [r for r in results if (r.get("extra") or {}).get("sampled")]
+    if not sampled:
+        return []
+    lines = [
+        "## Reads that missed their goal: where the server's CPU goes (py-spy, this run)",
+        "",
+        "After its timed requests, each such read is requested again, untimed, while "
+        "`py-spy record --subprocesses --gil` samples the gunicorn workers' Python stacks "
+        "that hold the GIL (`bench/sampling.py`): waiting for PostgreSQL's answer, Redis or "
+        "the next connection is left out, so the shares are of the workers' CPU. "
+        "*Own*: the function a sample was in; *inclusive*: the project's functions with "
+        "everything they called.",
+        "",
+    ]
+    for r in sampled:
+        e = r["extra"]
+        found = e["sampled"]
+        lines += [
+            f"### {r['what']}",
+            "",
+            f"{found['samples']:,} samples over {e['sampled_requests']} requests.",
+            "",
+            "| own | function | | inclusive | project function |",
+            "| ---: | --- | --- | ---: | --- |",
+        ]
+        rows = max(len(found["own"]), len(found["inclusive"]))
+        for i in range(rows):
+            own = found["own"][i] if i < len(found["own"]) else ("", None)
+            inc = found["inclusive"][i] if i < len(found["inclusive"]) else ("", None)
+            lines.append(
+                f"| {_share(own[1])} | {_code(own[0])} | | {_share(inc[1])} | {_code(inc[0])} |"
+            )
+        lines.append("")
+    return lines
+
+
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+def _code(name: str) -> str:
+    return f"`{name}`".replace("|", "\\|") if name else ""
 
 
 def _read_bound(result: dict) -> str:
