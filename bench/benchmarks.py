@@ -785,6 +785,12 @@ def bench_ingest(
     _copy_pending(prof_rows)
     cumulative, tottime = _profile(lambda: inbound_events_drain(budget_seconds=3600))
 
+    # The same drain as production runs it, in a process of its own, sampled by py-spy
+    # (untimed; this process only waits for it meanwhile, without the GIL).
+    _copy_pending(_pending_rows(built, events, "sampled"))
+    with sampling(os.getpid()) as found:
+        _drain_in_processes(1, budget_seconds)
+
     return Result(
         key="ingest",
         what="ingest processing: pending Messenger InboundEvents → contacts, "
@@ -804,6 +810,8 @@ def bench_ingest(
             "profile_tottime": tottime,
             "profile_events": profile_events,
             "two_processes": pair_rate,
+            "sampled": found["sampled"].as_dict(),
+            "sampled_events": events,
         },
     )
 

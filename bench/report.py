@@ -123,6 +123,16 @@ def markdown(run: dict) -> str:
                 "",
             ]
             lines += _profile_blocks(extra)
+            if extra.get("sampled"):
+                lines += [
+                    f"py-spy (`--gil`) of the same drain over {extra['sampled_events']} "
+                    "events in a process of its own, as the worker runs it: "
+                    f"{extra['sampled']['samples']:,} samples, the shares of its CPU "
+                    "(*own*: the function a sample was in; *inclusive*: the project's "
+                    "functions with everything they called):",
+                    "",
+                ]
+                lines += _sampled_table(extra["sampled"])
         elif "profile_cumulative" in extra:
             lines += [
                 f"## {extra['profile_title']} (this run)",
@@ -187,7 +197,7 @@ def write_benchmarks() -> None:
 
 def _sampled_section(results: list[dict]) -> list[str]:
     """Where the server's CPU went for each read that missed its goal (py-spy)."""
-    sampled = [r for r in results if (r.get("extra") or {}).get("sampled")]
+    sampled = [r for r in results if (r.get("extra") or {}).get("sampled_requests")]
     if not sampled:
         return []
     lines = [
@@ -203,24 +213,30 @@ def _sampled_section(results: list[dict]) -> list[str]:
     ]
     for r in sampled:
         e = r["extra"]
-        found = e["sampled"]
         lines += [
             f"### {r['what']}",
             "",
-            f"{found['samples']:,} samples over {e['sampled_requests']} requests.",
+            f"{e['sampled']['samples']:,} samples over {e['sampled_requests']} requests.",
             "",
-            "| own | function | | inclusive | project function |",
-            "| ---: | --- | --- | ---: | --- |",
         ]
-        rows = max(len(found["own"]), len(found["inclusive"]))
-        for i in range(rows):
-            own = found["own"][i] if i < len(found["own"]) else ("", None)
-            inc = found["inclusive"][i] if i < len(found["inclusive"]) else ("", None)
-            lines.append(
-                f"| {_share(own[1])} | {_code(own[0])} | | {_share(inc[1])} | {_code(inc[0])} |"
-            )
-        lines.append("")
+        lines += _sampled_table(e["sampled"])
     return lines
+
+
+def _sampled_table(found: dict) -> list[str]:
+    """py-spy's own and inclusive shares (``bench.sampling.Sampled``) side by side."""
+    lines = [
+        "| own | function | | inclusive | project function |",
+        "| ---: | --- | --- | ---: | --- |",
+    ]
+    rows = max(len(found["own"]), len(found["inclusive"]))
+    for i in range(rows):
+        own = found["own"][i] if i < len(found["own"]) else ("", None)
+        inc = found["inclusive"][i] if i < len(found["inclusive"]) else ("", None)
+        lines.append(
+            f"| {_share(own[1])} | {_code(own[0])} | | {_share(inc[1])} | {_code(inc[0])} |"
+        )
+    return [*lines, ""]
 
 
 def _share(value: float | None) -> str:

@@ -75,3 +75,42 @@ def test_py_spy_samples_a_running_process_and_its_children():
     assert sampled.samples > 100
     assert sampled.own[0][0].startswith("spinning (")
     assert sampled.own[0][1] > 0.9
+
+
+def test_the_ingest_section_gives_the_sampled_drain():
+    from bench.benchmarks import Result
+
+    ingest = Result(
+        key="ingest",
+        what="ingest processing",
+        unit="events/s",
+        causerie=1700.0,
+        baseline=140000.0,
+        ratio=0.012,
+        goal="≥ 5,000 events/s",
+        goal_met=False,
+        queries=0.145,
+        extra={
+            "sql_per_event": [("INSERT INTO contacts_contact", 0.01)],
+            "profile_cumulative": "cumulative",
+            "profile_tottime": "tottime",
+            "profile_events": 2000,
+            "sampled": sampling.summarize(RAW).as_dict(),
+            "sampled_events": 2000,
+        },
+    ).as_dict()
+    run = {
+        "date": "2026-12-01T15:00:00Z",
+        "size": "full",
+        "seconds": 300,
+        "machine": {"cores": 2, "cpu": "cpu", "memory": "1 GiB", "python": "3.11", "system": "x"},
+        "dataset": {"Contact": 1, "build_seconds": 1.0},
+        "results": [ingest],
+    }
+
+    text = report.markdown(run)
+
+    assert "py-spy (`--gil`) of the same drain over 2000 events" in text
+    assert "| 50.0% | `dumps (/usr/lib/python3.11/json/__init__.py)` | | 80.0% |" in text
+    # Not among the reads: the ingest is no read.
+    assert "## Reads that missed their goal" not in text
