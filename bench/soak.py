@@ -232,9 +232,9 @@ def soak(seconds: float, sockets: int) -> dict:
                 time.sleep(1)
             webhook_statuses.update(status["statuses"])
         deadline = time.monotonic() + 180
-        while any(traffic.settled(cluster.postgres.url(cluster.database)).values()):
+        while traffic.in_flight(left := traffic.settled(cluster.postgres.url(cluster.database))):
             if time.monotonic() > deadline:
-                errors.append(f"not settled: {traffic.settled(cluster.postgres.url('causerie'))}")
+                errors.append(f"not settled: {left}")
                 break
             time.sleep(1)
         errors += traffic.discrepancies(

@@ -257,6 +257,12 @@ def settled(db_url: str) -> dict[str, int]:
     }
 
 
+def in_flight(left: dict[str, int]) -> int:
+    """Of ``settled``'s counts, the work still to be done (failures are done, and reported
+    by ``discrepancies``)."""
+    return left["events_pending"] + left["replies_queued"] + left["replies_sending"]
+
+
 def ledger(db_url: str) -> dict[str, Any]:
     """Counts per token of stored messages, and the event log's shape."""
     with psycopg.connect(db_url, connect_timeout=5) as conn:

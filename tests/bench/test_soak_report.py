@@ -53,3 +53,17 @@ def test_the_soak_section_states_load_bounds_growth_and_errors():
     assert "3,400 webhook deliveries" in text
     assert "| web1 memory (RSS, with children) | 191 MB | 196 MB |" in text
     assert "- reply API answers 5xx or failed: {503: 1}" in text
+
+
+def test_failed_work_is_settled_and_only_pending_queued_or_sending_work_is_in_flight():
+    from bench import traffic
+
+    done = {
+        "events_pending": 0,
+        "events_failed": 3,
+        "replies_queued": 0,
+        "replies_sending": 0,
+        "replies_failed": 2,
+    }
+    assert traffic.in_flight(done) == 0
+    assert traffic.in_flight({**done, "events_pending": 4, "replies_sending": 1}) == 5

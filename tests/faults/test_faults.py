@@ -112,9 +112,7 @@ class Run:
                 left = traffic.settled(self.db)
             except psycopg.OperationalError:
                 left = None
-            if left is not None and not (
-                left["events_pending"] or left["replies_queued"] or left["replies_sending"]
-            ):
+            if left is not None and not traffic.in_flight(left):
                 return
             assert time.monotonic() < deadline, f"not settled: {left}\n{self.cluster.logs_tail()}"
             time.sleep(0.5)
