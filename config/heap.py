@@ -31,16 +31,16 @@ def server_collector_setup(young_threshold: int = YOUNG_GENERATION_THRESHOLD) ->
     gc.set_threshold(young_threshold, *gc.get_threshold()[1:])
 
 
-def collect_after_responses(young_threshold: int, during_request_threshold: int) -> None:
-    """Run the collector's passes once a response has gone out, not in the middle of one.
+def collect_after_responses(young_threshold: int) -> None:
+    """Run the collector's passes once a response has gone out, not in the middle of one:
+    a young pass when ``young_threshold`` allocations are due.
 
     For a server whose process answers one request at a time (gunicorn's sync workers):
     Django closes the response (``request_finished``) after the server has written it,
     so a pass there costs the client nothing while another worker can take the next
-    request. During a request a young pass is only due after ``during_request_threshold``
-    allocations, a safety net for requests that allocate far more than a page.
+    request. The collector's own threshold (``server_collector_setup``) is then set far
+    above it, as a safety net for requests that allocate far more than a page.
     """
-    gc.set_threshold(during_request_threshold, *gc.get_threshold()[1:])
 
     def collect(**kwargs) -> None:
         young, middle, oldest = gc.get_count()

@@ -26,17 +26,14 @@ from config.heap import collect_after_responses, server_collector_setup
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 
-# Allocations between two young passes in a REST worker (see above).
+# Allocations between two young passes in a REST worker (see above), run after a response.
 YOUNG_GENERATION_THRESHOLD = 10_000
-# During a request (the passes run after its response, see config.heap).
+# The collector's own threshold, during a request: a safety net for very large ones.
 DURING_REQUEST_THRESHOLD = 200_000
 
 application = get_wsgi_application()
 
 # Import every view now (the URLconf loads lazily), so that they are frozen with the rest.
 get_resolver().url_patterns  # noqa: B018
-server_collector_setup(young_threshold=YOUNG_GENERATION_THRESHOLD)
-collect_after_responses(
-    young_threshold=YOUNG_GENERATION_THRESHOLD,
-    during_request_threshold=DURING_REQUEST_THRESHOLD,
-)
+server_collector_setup(young_threshold=DURING_REQUEST_THRESHOLD)
+collect_after_responses(young_threshold=YOUNG_GENERATION_THRESHOLD)
