@@ -11,6 +11,7 @@ nothing the second time.
 """
 
 import gc
+import hashlib
 import logging
 import random
 import time
@@ -21,7 +22,6 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from conversations.selectors import thread_conversations_locked
 from crm.bulk import RowsConflict, rows_update
 from crm.services.events import event_record, events_deferred
 from crm.transactions import atomic_retrying, is_deadlock
@@ -122,8 +122,9 @@ def _process_one(event: InboundEvent) -> None:
         _succeeded(event)
 
 
-def _process_events(events: list[InboundEvent]) -> None:
-    """Ingest a claimed batch in order: runs of new customer messages set-based.
+def _process_events(events: list[InboundEvent]) -> list[InboundEvent]:
+    """Ingest a claimed batch in order: runs of new customer messages set-based; return
+    the events ingested (not those of threads another batch holds, see ``_threads_take``).
 
     Events are applied in the order they were received: each run of consecutive events
     that ``batchable`` accepts is ingested set-based, every other event (an edit, a
@@ -131,10 +132,10 @@ def _process_events(events: list[InboundEvent]) -> None:
     deletion meets the same messages as if every event were ingested alone.
     """
     if connection.vendor != "postgresql":
-        # SQLite (development) takes the per-event path throughout.
+        # SQLite (development, one process) takes the per-event path throughout.
         for event in events:
             _process_one(event)
-        return
+        return events
     parsed = []
     for event in events:
         try:
@@ -142,7 +143,7 @@ def _process_events(events: list[InboundEvent]) -> None:
         except Exception:
             normalized = None  # the per-event path records why
         parsed.append((event, normalized))
-    _threads_lock(parsed)
+    parsed = _threads_take(parsed)
     run: list[tuple[InboundEvent, list[NormalizedEvent]]] = []
     for event, normalized in parsed:
         if normalized is not None and batchable(normalized):
@@ -152,29 +153,59 @@ def _process_events(events: list[InboundEvent]) -> None:
         run = []
         _process_one(event)
     _process_run(run)
+    return [event for event, _ in parsed]
 
 
-def _threads_lock(parsed: list[tuple[InboundEvent, list[NormalizedEvent] | None]]) -> None:
-    """Lock the known conversations of a batch's threads first, in one order for every worker.
+def _thread_lock_key(brand_account_id, thread_key: str) -> int:
+    """The advisory lock key of one platform thread: 64 bits of a hash of the account
+    and the thread key (a collision only makes a batch leave an event for later)."""
+    digest = hashlib.blake2b(f"{brand_account_id}:{thread_key}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
 
-    Each part of a batch locks the conversations it writes to until commit: the set-based
-    parts in one statement, in primary-key order; the per-event parts one at a time, in
-    the order their events came. Two workers whose batches share threads would then lock
-    them in different orders and deadlock (``deadlock_timeout``, then the victim's events
-    wait for a retry); locked here, in account and primary-key order, before any other
-    row, the second worker waits for the first to commit instead.
+
+def _threads_take(
+    parsed: list[tuple[InboundEvent, list[NormalizedEvent] | None]],
+) -> list[tuple[InboundEvent, list[NormalizedEvent] | None]]:
+    """Take the batch's threads for this transaction; return the events it may ingest.
+
+    Two workers whose batches share a thread would otherwise wait for one another: the
+    second for each conversation the first has locked, until the first commits, so that
+    two workers draining one busy account went no faster than one (bench/FINDINGS.md).
+    Each thread is taken instead by a transaction-level advisory lock, without waiting
+    (``pg_try_advisory_xact_lock``); an event of a thread another batch holds is left
+    pending as it is, not counted as an attempt, for the next batch, which claims it
+    first (received order). Its thread's events are then ingested after the other
+    batch's, which came before. Only when every event of the batch is held elsewhere does
+    the batch wait, for those threads in one order, so that a drain always progresses.
     """
-    threads: dict = {}
-    for event, normalized in parsed:
-        for item in normalized or ():
-            if item.thread_key:
-                threads.setdefault(event.brand_account, set()).add(item.thread_key)
-    for account in sorted(threads, key=lambda account: str(account.pk)):
-        list(
-            thread_conversations_locked(
-                brand_account=account, thread_keys=threads[account]
-            ).values_list("pk", flat=True)
+    keys = {
+        event.pk: {
+            _thread_lock_key(event.brand_account_id, item.thread_key)
+            for item in normalized or ()
+            if item.thread_key
+        }
+        for event, normalized in parsed
+    }
+    wanted = sorted(set().union(*keys.values()))
+    if not wanted:
+        return parsed
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT key FROM unnest(%s::bigint[]) AS key WHERE NOT pg_try_advisory_xact_lock(key)",
+            [wanted],
         )
+        held_elsewhere = {key for (key,) in cursor.fetchall()}
+        taken = [pair for pair in parsed if not keys[pair[0].pk] & held_elsewhere]
+        if taken or not held_elsewhere:
+            return taken
+        # The array's order is the order the locks are taken in (a subquery with an ORDER
+        # BY is not flattened into the outer query).
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(key) "
+            "FROM (SELECT key FROM unnest(%s::bigint[]) AS key ORDER BY key) AS ordered",
+            [sorted(held_elsewhere)],
+        )
+    return parsed
 
 
 def _process_run(run: list[tuple[InboundEvent, list[NormalizedEvent]]]) -> None:
@@ -261,7 +292,8 @@ def _accounts_attach(events: list[InboundEvent]) -> None:
 
 
 def inbound_events_process_batch(*, limit: int = BATCH_SIZE) -> int:
-    """Process up to ``limit`` due pending events in one transaction; return how many.
+    """Process up to ``limit`` due pending events in one transaction; return how many it
+    ingested (those of threads another worker's batch holds stay pending for the next).
 
     The batch's events are recorded at its end (``events_deferred``), after every row it
     locks, so that it never waits for a row while holding a workspace's event sequence.
@@ -296,13 +328,13 @@ def _batch_process(limit: int) -> int:
     events = _claim(limit)
     _accounts_attach(events)
     with events_deferred():
-        _process_events(events)
+        ingested = _process_events(events)
         # Before the events are recorded: the sequence lock then covers only their insert
         # and the commit, not the statuses' update nor the batch's foreign-key checks.
-        rows_update(events, ["status", "attempts", "error", "next_attempt_at", "processed_at"])
+        rows_update(ingested, ["status", "attempts", "error", "next_attempt_at", "processed_at"])
         _deferred_checks_run()
     _deferred_checks_defer()
-    return len(events)
+    return len(ingested)
 
 
 def _deferred_checks_run() -> None:

@@ -331,7 +331,8 @@ def _echo(psid: str, mid: str, n: int):
 
 def _two_batches_at_once(make_workspace, first_payloads, second_payloads) -> None:
     """Threads a, b, c, d known; then the first batch, held up at thread c (locked here)
-    until the second batch waits for a lock or is done, then let go."""
+    until the second batch waits for a lock or is done, then let go; then a drain of what
+    the second left."""
     ws = make_workspace("lock-order")
     account = BrandAccount.objects.create(
         workspace=ws.workspace, platform="facebook", name="Page", external_id=PAGE, credentials={}
@@ -376,6 +377,8 @@ def _two_batches_at_once(make_workspace, first_payloads, second_payloads) -> Non
         )
     first_batch.join()
     second_batch.join()
+    # What the second batch left to the next one (a thread the first held).
+    processing.inbound_events_drain(budget_seconds=30)
 
     assert errors == []
     assert list(InboundEvent.objects.values_list("status", "attempts").distinct()) == [
@@ -420,6 +423,128 @@ def test_two_batches_answering_the_same_threads_in_opposite_orders_never_deadloc
         )
 
     assert "deadlock" not in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_leaves_the_threads_another_batch_holds_for_later_and_ingests_the_rest(
+    make_workspace,
+):
+    # Two workers draining one busy account: waiting for each other's threads made two
+    # of them go no faster than one. The second batch takes what the first does not hold.
+    ws = make_workspace("threads-held")
+    account = BrandAccount.objects.create(
+        workspace=ws.workspace, platform="facebook", name="Page", external_id=PAGE, credentials={}
+    )
+    _store(account, [_dm("psid-a", "m_a0", 0), _dm("psid-b", "m_b0", 1)])
+    processing.inbound_events_process_batch()
+    thread_a = Conversation.objects.get(thread_key=f"{PAGE}:psid-a")
+    _store(account, [_dm("psid-a", "m_a1", 2)])
+    later = _store(account, [_dm("psid-a", "m_a2", 3), _dm("psid-b", "m_b1", 4)])
+    backends: dict[str, int] = {}
+    ingested: dict[str, int] = {}
+    errors: list[str] = []
+
+    def worker(name: str, limit: int):
+        try:
+            backends[name] = _backend_pid()
+            ingested[name] = processing.inbound_events_process_batch(limit=limit)
+        except Exception as exc:
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    def until(condition) -> bool:
+        deadline = time.monotonic() + 20
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return condition()
+
+    with transaction.atomic():
+        # Another writer holds thread a's conversation: the first batch (thread a) waits
+        # for it, holding thread a meanwhile.
+        Conversation.objects.select_for_update().get(pk=thread_a.pk)
+        first_batch = threading.Thread(target=worker, args=("first", 1))
+        first_batch.start()
+        assert until(lambda: "first" in backends and _waits_for_a_lock(backends["first"]))
+        second_batch = threading.Thread(target=worker, args=("second", 200))
+        second_batch.start()
+        # The second batch does not wait for the first: it ingests thread b and is done.
+        second_batch.join(timeout=20)
+        assert not second_batch.is_alive()
+        assert _waits_for_a_lock(backends["first"])
+        assert ingested["second"] == 1
+        left = InboundEvent.objects.get(pk=later[0].pk)
+        assert (left.status, left.attempts, left.next_attempt_at, left.error) == (
+            "pending",
+            0,
+            None,
+            "",
+        )
+        assert InboundEvent.objects.get(pk=later[1].pk).status == "processed"
+    first_batch.join()
+    # The next batch takes the event left, after the first batch's: a's messages in order.
+    assert processing.inbound_events_process_batch() == 1
+
+    assert errors == []
+    assert ingested["first"] == 1
+    assert list(InboundEvent.objects.values_list("status", "attempts").distinct()) == [
+        ("processed", 0)
+    ]
+    assert list(
+        Message.objects.filter(conversation=thread_a)
+        .order_by("created_at")
+        .values_list("external_id", flat=True)
+    ) == ["m_a0", "m_a1", "m_a2"]
+    thread_a.refresh_from_db()
+    assert thread_a.unread_count == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_whose_every_thread_another_batch_holds_waits_for_them(make_workspace):
+    # Nothing else to do: leaving the events would only claim them again at once.
+    ws = make_workspace("threads-all-held")
+    account = BrandAccount.objects.create(
+        workspace=ws.workspace, platform="facebook", name="Page", external_id=PAGE, credentials={}
+    )
+    _store(account, [_dm("psid-a", "m_a0", 0)])
+    processing.inbound_events_process_batch()
+    thread_a = Conversation.objects.get(thread_key=f"{PAGE}:psid-a")
+    _store(account, [_dm("psid-a", "m_a1", 1), _dm("psid-a", "m_a2", 2)])
+    backends: dict[str, int] = {}
+    ingested: dict[str, int] = {}
+
+    def worker(name: str):
+        try:
+            backends[name] = _backend_pid()
+            ingested[name] = processing.inbound_events_process_batch(limit=1)
+        finally:
+            connection.close()
+
+    def until(condition) -> bool:
+        deadline = time.monotonic() + 20
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return condition()
+
+    with transaction.atomic():
+        Conversation.objects.select_for_update().get(pk=thread_a.pk)
+        first_batch = threading.Thread(target=worker, args=("first",))
+        first_batch.start()
+        assert until(lambda: "first" in backends and _waits_for_a_lock(backends["first"]))
+        second_batch = threading.Thread(target=worker, args=("second",))
+        second_batch.start()
+        assert until(lambda: "second" in backends and _waits_for_a_lock(backends["second"]))
+    first_batch.join()
+    second_batch.join()
+
+    assert ingested == {"first": 1, "second": 1}
+    assert InboundEvent.objects.filter(status="processed").count() == 3
+    assert Message.objects.filter(conversation=thread_a).count() == 3
+
+
+def _backend_pid() -> int:
+    connection.ensure_connection()
+    return connection.connection.info.backend_pid
 
 
 @pytest.mark.django_db(transaction=True)
