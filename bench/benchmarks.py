@@ -791,24 +791,29 @@ def bench_ingest(
     with sampling(os.getpid()) as found:
         _drain_in_processes(1, budget_seconds)
 
+    # The goal is per machine (2 cores): judged on two worker processes, one per core, as
+    # the README's topology runs them (`concurrency = cores`); one process is shown beside.
     return Result(
         key="ingest",
         what="ingest processing: pending Messenger InboundEvents → contacts, "
-        "conversations, messages (`inbound_events_drain`, batches of 200, 1 process)",
+        "conversations, messages (`inbound_events_drain`, batches of 200, "
+        "2 worker processes: one per core)",
         unit="events/s",
-        causerie=rate,
+        causerie=pair_rate,
         baseline=copy_rate,
-        ratio=rate / copy_rate if copy_rate else float("nan"),
+        ratio=pair_rate / copy_rate if copy_rate else float("nan"),
         goal="≥ 5,000 events/s",
-        goal_met=rate >= 5000,
+        goal_met=pair_rate >= 5000,
         queries=per_event,
-        note=f"{processed} events in {elapsed:.0f} s, 70 % on existing threads; 2 processes: "
-        f"{pair_rate:.0f} events/s; baseline: COPY of the same rows into a bare table",
+        note=f"{pair_processed} events in {pair_elapsed:.1f} s, 70 % on existing threads; "
+        f"1 process: {rate:.0f} events/s ({processed} events in {elapsed:.1f} s); "
+        "baseline: COPY of the same rows into a bare table",
         extra={
             "sql_per_event": sql_top,
             "profile_cumulative": cumulative,
             "profile_tottime": tottime,
             "profile_events": profile_events,
+            "one_process": rate,
             "two_processes": pair_rate,
             "sampled": found["sampled"].as_dict(),
             "sampled_events": events,
