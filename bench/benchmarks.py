@@ -796,7 +796,7 @@ def bench_ingest(
     return Result(
         key="ingest",
         what="ingest processing: pending Messenger InboundEvents → contacts, "
-        "conversations, messages (`inbound_events_drain`, batches of 200, "
+        f"conversations, messages (`inbound_events_drain`, batches of {BATCH_SIZE}, "
         "2 worker processes: one per core)",
         unit="events/s",
         causerie=pair_rate,

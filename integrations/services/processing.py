@@ -38,7 +38,10 @@ from .ingest import (
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 200
+# A batch's fixed part (its ~20 statements, their compilation and round trips, the
+# commit) costs about 10 ms of the worker's CPU: at 500 events it is a small share of the
+# batch (bench/FINDINGS.md), while a light load still takes what is pending at once.
+BATCH_SIZE = 500
 MAX_ATTEMPTS = 5
 # Set-based attempts of a batch racing another worker before it goes event by event.
 SET_BASED_ATTEMPTS = 3
