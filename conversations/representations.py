@@ -6,7 +6,8 @@ what the selectors load (``select_related``/``prefetch_related``), so a page cos
 fixed number of queries.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,6 +19,17 @@ def iso(value: datetime | None) -> str | None:
     """An aware time in ISO 8601, UTC written as ``Z`` like the rest of the API."""
     if value is None:
         return None
+    if value.tzinfo is UTC:
+        return _iso_utc(value)
+    return value.isoformat().replace("+00:00", "Z")
+
+
+@lru_cache(maxsize=4096)
+def _iso_utc(value: datetime) -> str:
+    # The same times come back within a batch and a page (its ``now``, a message's time
+    # that is also its thread's last): formatting them was 4 % of batch ingest's CPU.
+    # Only UTC times are kept, since times of equal instants in other zones are equal
+    # keys but are written otherwise.
     return value.isoformat().replace("+00:00", "Z")
 
 

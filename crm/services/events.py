@@ -11,6 +11,7 @@ locked, so that it never waits for a row while holding the sequence.
 
 import logging
 import threading
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -148,12 +149,33 @@ def events_record(
     if not transaction.get_connection().in_atomic_block:
         with transaction.atomic():
             return events_record(workspace=workspace, items=items)
-    events = [Event(workspace=workspace, type=event_type, data=data) for event_type, data in items]
+    events = [_event_new(workspace, event_type, data) for event_type, data in items]
     if getattr(_deferring, "active", False):
         transaction.on_commit(_Deferred(workspace, events))
     else:
         _events_insert(workspace=workspace, events=events)
     return events
+
+
+# The event's fields in ``Model.__init__``'s positional form (the one rows read from the
+# database take), half the cost of keywords: a batch of messages builds two events per
+# message. ``seq`` and ``occurred_at`` are set when the events are inserted.
+_EVENT_FIELDS = [field.attname for field in Event._meta.concrete_fields]
+_EVENT_WORKSPACE_ID, _EVENT_ID, _EVENT_TYPE, _EVENT_DATA = (
+    _EVENT_FIELDS.index(name) for name in ("workspace_id", "id", "type", "data")
+)
+_EVENT_WORKSPACE = Event._meta.get_field("workspace")
+
+
+def _event_new(workspace: Workspace, event_type: str, data: dict[str, Any]) -> Event:
+    values: list[Any] = [None] * len(_EVENT_FIELDS)
+    values[_EVENT_WORKSPACE_ID] = workspace.pk
+    values[_EVENT_ID] = uuid.uuid4()
+    values[_EVENT_TYPE] = event_type
+    values[_EVENT_DATA] = data
+    event = Event(*values)
+    _EVENT_WORKSPACE.set_cached_value(event, workspace)
+    return event
 
 
 def _events_insert(*, workspace: Workspace, events: list[Event]) -> None:
