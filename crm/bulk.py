@@ -13,15 +13,18 @@ need not build an instance per row (``Model.__init__`` was the largest item of b
 ingest's profile).
 """
 
+import json
 import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import Model, QuerySet
+from psycopg.types.json import Jsonb
 
 
 class RowsConflict(Exception):
@@ -72,6 +75,21 @@ _UNCHANGED: dict[type, Callable[[Any], bool]] = {
 }
 
 
+# orjson refuses what json.dumps writes otherwise (keys that are not strings, integers over
+# 64 bits) or refuses too (times, dataclasses: passed through to fail as they would).
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _json_text(value: Any) -> bytes | str:
+    """The text a JSON column's value is sent as: orjson's, about ten times faster than
+    ``json.dumps`` on the event log's data (the largest item of batch ingest's own CPU);
+    ``json.dumps``'s, as ``JSONField`` sends it, for a value orjson refuses."""
+    try:
+        return orjson.dumps(value, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
+
+
 def _unchanged(field) -> Callable[[Any], bool] | None:
     if type(field) is models.ForeignKey:
         field = field.target_field
@@ -90,6 +108,11 @@ def _columns(objs: Sequence[Model], fields: Sequence, read: Callable) -> list[li
             values = [obj[attname] for obj in objs]
         else:
             values = [read(obj, field) for obj in objs]
+        if type(field) is models.JSONField and field.encoder is None:
+            columns.append(
+                [None if value is None else Jsonb(value, _json_text) for value in values]
+            )
+            continue
         unchanged = _unchanged(field)
         columns.append(
             [

@@ -96,3 +96,35 @@ def test_a_value_shared_by_every_row_is_stored_in_each_and_checked_as_any_other(
     ]
     with pytest.raises(DataError), transaction.atomic():
         rows_insert_new(too_long, model=Event)
+
+
+def test_json_values_are_stored_as_save_stores_them_whatever_json_text_they_need(ws):
+    # orjson writes most; json.dumps what orjson refuses (keys that are not strings, an
+    # integer over 64 bits); a time is refused by both, as by save().
+    at = timezone.now()
+    documents = [
+        {"text": "Merci 🙏 \u2028 é", "nested": [1, 2.5, None, True, {"x": []}]},
+        {1: "one", None: "none", 2.5: "float key"},
+        {"big": 2**70, "negative": -(2**65)},
+        [],
+        "a string alone",
+    ]
+    for seq, document in enumerate(documents, start=1):
+        Event(workspace=ws.workspace, seq=seq, type="saved", occurred_at=at, data=document).save()
+    rows_insert_new(
+        [
+            row_new(Event, workspace_id=ws.workspace.pk, seq=100 + seq, type="bulk", data=document)
+            for seq, document in enumerate(documents, start=1)
+        ],
+        model=Event,
+    )
+
+    for seq in range(1, len(documents) + 1):
+        assert _values(100 + seq)["data"] == _values(seq)["data"]
+    assert _values(102)["data"] == {"1": "one", "null": "none", "2.5": "float key"}
+    assert _values(103)["data"] == {"big": 2**70, "negative": -(2**65)}
+    with pytest.raises(TypeError), transaction.atomic():
+        rows_insert_new(
+            [row_new(Event, workspace_id=ws.workspace.pk, seq=200, type="x", data={"at": at})],
+            model=Event,
+        )
