@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from crm.actors import Actor
+from crm.bulk import rows_where_in
 from crm.exceptions import InvalidInput, NotFound
 from crm.models import Workspace
 
@@ -110,15 +111,15 @@ def contact_rows_complete(rows: list[dict]) -> list[dict]:
     """The page's contact rows with their ``identity_rows`` (plain dicts), read for the
     whole page in one query.
 
-    The query is the one Django's prefetch of ``identities`` makes (the page's contact
+    The lookup is the one Django's prefetch of ``identities`` makes (the page's contact
     ids, no order), so that a contact's identities come in the same order as in its own
-    answer.
+    answer; read as rows (``rows_where_in``), without compiling a queryset.
     """
     if not rows:
         return rows
     by_contact: dict = {}
-    for identity in Identity.objects.filter(contact_id__in=[row["id"] for row in rows]).values(
-        *IDENTITY_ROW_COLUMNS
+    for identity in rows_where_in(
+        Identity, IDENTITY_ROW_COLUMNS, key="contact_id", values=[row["id"] for row in rows]
     ):
         by_contact.setdefault(identity["contact_id"], []).append(identity)
     for row in rows:

@@ -8,7 +8,14 @@ from django.db import DataError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from crm.bulk import RowsConflict, row_new, rows_insert, rows_insert_new, rows_update
+from crm.bulk import (
+    RowsConflict,
+    row_new,
+    rows_insert,
+    rows_insert_new,
+    rows_update,
+    rows_where_in,
+)
 from crm.models import Event
 
 pytestmark = pytest.mark.postgres
@@ -128,3 +135,25 @@ def test_json_values_are_stored_as_save_stores_them_whatever_json_text_they_need
             [row_new(Event, workspace_id=ws.workspace.pk, seq=200, type="x", data={"at": at})],
             model=Event,
         )
+
+
+def test_rows_where_in_reads_what_the_orms_lookup_reads(ws, make_workspace):
+    other = make_workspace("elsewhere")
+    at = timezone.now()
+    documents = {1: {"x": ["é", None, 2.5]}, 2: [], 3: {"nested": {"a": True}}}
+    for seq, data in documents.items():
+        Event(workspace=ws.workspace, seq=seq, type="t", occurred_at=at, data=data).save()
+    Event(workspace=other.workspace, seq=1, type="t", occurred_at=at, data={}).save()
+    columns = ("id", "workspace_id", "seq", "type", "occurred_at", "data")
+    wanted = list(
+        Event.objects.filter(workspace=ws.workspace, seq__in=[1, 3]).values_list("id", flat=True)
+    )
+
+    read = rows_where_in(Event, columns, key="id", values=wanted)
+
+    assert read == list(Event.objects.filter(id__in=wanted).values(*columns))
+    assert {row["seq"]: row["data"] for row in read} == {1: documents[1], 3: documents[3]}
+    assert {row["workspace_id"] for row in read} == {ws.workspace.pk}
+    by_workspace = rows_where_in(Event, columns, key="workspace_id", values=[other.workspace.pk])
+    assert [(row["seq"], row["data"]) for row in by_workspace] == [(1, {})]
+    assert rows_where_in(Event, columns, key="workspace_id", values=[]) == []
