@@ -218,7 +218,7 @@ REST_FRAMEWORK = {
         "crm.authentication.CsrfSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["crm.api.renderers.JSONRenderer"],
     # DRF's, refusing NUL characters and lone surrogates (400, not a database error).
     "DEFAULT_PARSER_CLASSES": ["crm.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.CursorPagination",

@@ -18,6 +18,7 @@ from crm import scopes
 from crm.api.base import WorkspaceApi
 from crm.api.parsers import JSONParser
 from crm.api.queries import QueryParametersSerializer
+from crm.api.renderers import JSONRenderer
 from crm.exceptions import InvalidInput, PayloadTooLarge
 from integrations.models import PLATFORM_CHOICES, BrandAccount
 
@@ -645,7 +646,7 @@ def _csv_lines(queryset) -> Iterator[str]:
 
 class ContactCsvExportApi(WorkspaceApi):
     required_scopes = {"GET": READ}
-    renderer_classes = [renderers.JSONRenderer, CsvRenderer]
+    renderer_classes = [JSONRenderer, CsvRenderer]
 
     @extend_schema(
         operation_id="contacts_export_csv",
