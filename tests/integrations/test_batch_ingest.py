@@ -10,6 +10,7 @@ import logging
 import re
 import threading
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -329,14 +330,19 @@ def _echo(psid: str, mid: str, n: int):
     )
 
 
+def _page_in(make_workspace, name: str) -> BrandAccount:
+    """A Facebook page of a new workspace, for tests whose workers commit (transaction=True)."""
+    ws = make_workspace(name)
+    return BrandAccount.objects.create(
+        workspace=ws.workspace, platform="facebook", name="Page", external_id=PAGE, credentials={}
+    )
+
+
 def _two_batches_at_once(make_workspace, first_payloads, second_payloads) -> None:
     """Threads a, b, c, d known; then the first batch, held up at thread c (locked here)
     until the second batch waits for a lock or is done, then let go; then a drain of what
     the second left."""
-    ws = make_workspace("lock-order")
-    account = BrandAccount.objects.create(
-        workspace=ws.workspace, platform="facebook", name="Page", external_id=PAGE, credentials={}
-    )
+    account = _page_in(make_workspace, "lock-order")
     _store(account, [_dm(f"psid-{name}", f"m_{name}0", n) for n, name in enumerate("abcd")])
     processing.inbound_events_process_batch()
     thread_c = Conversation.objects.get(thread_key=f"{PAGE}:psid-c")
@@ -385,9 +391,8 @@ def _two_batches_at_once(make_workspace, first_payloads, second_payloads) -> Non
         ("processed", 0)
     ]
     assert Message.objects.count() == 4 + len(first_payloads) + len(second_payloads)
-    seqs = list(
-        Event.objects.filter(workspace=ws.workspace).order_by("seq").values_list("seq", flat=True)
-    )
+    events = Event.objects.filter(workspace=account.workspace)
+    seqs = list(events.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))
 
 
@@ -431,48 +436,20 @@ def test_a_batch_leaves_the_threads_another_batch_holds_for_later_and_ingests_th
 ):
     # Two workers draining one busy account: waiting for each other's threads made two
     # of them go no faster than one. The second batch takes what the first does not hold.
-    ws = make_workspace("threads-held")
-    account = BrandAccount.objects.create(
-        workspace=ws.workspace, platform="facebook", name="Page", external_id=PAGE, credentials={}
-    )
+    account = _page_in(make_workspace, "threads-held")
     _store(account, [_dm("psid-a", "m_a0", 0), _dm("psid-b", "m_b0", 1)])
     processing.inbound_events_process_batch()
     thread_a = Conversation.objects.get(thread_key=f"{PAGE}:psid-a")
     _store(account, [_dm("psid-a", "m_a1", 2)])
     later = _store(account, [_dm("psid-a", "m_a2", 3), _dm("psid-b", "m_b1", 4)])
-    backends: dict[str, int] = {}
-    ingested: dict[str, int] = {}
-    errors: list[str] = []
 
-    def worker(name: str, limit: int):
-        try:
-            backends[name] = _backend_pid()
-            ingested[name] = processing.inbound_events_process_batch(limit=limit)
-        except Exception as exc:
-            errors.append(repr(exc))
-        finally:
-            connection.close()
-
-    def until(condition) -> bool:
-        deadline = time.monotonic() + 20
-        while not condition() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return condition()
-
-    with transaction.atomic():
-        # Another writer holds thread a's conversation: the first batch (thread a) waits
-        # for it, holding thread a meanwhile.
-        Conversation.objects.select_for_update().get(pk=thread_a.pk)
-        first_batch = threading.Thread(target=worker, args=("first", 1))
-        first_batch.start()
-        assert until(lambda: "first" in backends and _waits_for_a_lock(backends["first"]))
-        second_batch = threading.Thread(target=worker, args=("second", 200))
-        second_batch.start()
+    with _first_batch_held_up_at(thread_a) as batches:
+        second_batch = batches.start("second", 200)
         # The second batch does not wait for the first: it ingests thread b and is done.
         second_batch.join(timeout=20)
         assert not second_batch.is_alive()
-        assert _waits_for_a_lock(backends["first"])
-        assert ingested["second"] == 1
+        assert batches.waiting("first")
+        assert batches.ingested["second"] == 1
         left = InboundEvent.objects.get(pk=later[0].pk)
         assert (left.status, left.attempts, left.next_attempt_at, left.error) == (
             "pending",
@@ -481,12 +458,11 @@ def test_a_batch_leaves_the_threads_another_batch_holds_for_later_and_ingests_th
             "",
         )
         assert InboundEvent.objects.get(pk=later[1].pk).status == "processed"
-    first_batch.join()
     # The next batch takes the event left, after the first batch's: a's messages in order.
     assert processing.inbound_events_process_batch() == 1
 
-    assert errors == []
-    assert ingested["first"] == 1
+    assert batches.errors == []
+    assert batches.ingested["first"] == 1
     assert list(InboundEvent.objects.values_list("status", "attempts").distinct()) == [
         ("processed", 0)
     ]
@@ -502,42 +478,18 @@ def test_a_batch_leaves_the_threads_another_batch_holds_for_later_and_ingests_th
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_whose_every_thread_another_batch_holds_waits_for_them(make_workspace):
     # Nothing else to do: leaving the events would only claim them again at once.
-    ws = make_workspace("threads-all-held")
-    account = BrandAccount.objects.create(
-        workspace=ws.workspace, platform="facebook", name="Page", external_id=PAGE, credentials={}
-    )
+    account = _page_in(make_workspace, "threads-all-held")
     _store(account, [_dm("psid-a", "m_a0", 0)])
     processing.inbound_events_process_batch()
     thread_a = Conversation.objects.get(thread_key=f"{PAGE}:psid-a")
     _store(account, [_dm("psid-a", "m_a1", 1), _dm("psid-a", "m_a2", 2)])
-    backends: dict[str, int] = {}
-    ingested: dict[str, int] = {}
 
-    def worker(name: str):
-        try:
-            backends[name] = _backend_pid()
-            ingested[name] = processing.inbound_events_process_batch(limit=1)
-        finally:
-            connection.close()
+    with _first_batch_held_up_at(thread_a) as batches:
+        batches.start("second", 1)
+        assert batches.waiting("second")
 
-    def until(condition) -> bool:
-        deadline = time.monotonic() + 20
-        while not condition() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return condition()
-
-    with transaction.atomic():
-        Conversation.objects.select_for_update().get(pk=thread_a.pk)
-        first_batch = threading.Thread(target=worker, args=("first",))
-        first_batch.start()
-        assert until(lambda: "first" in backends and _waits_for_a_lock(backends["first"]))
-        second_batch = threading.Thread(target=worker, args=("second",))
-        second_batch.start()
-        assert until(lambda: "second" in backends and _waits_for_a_lock(backends["second"]))
-    first_batch.join()
-    second_batch.join()
-
-    assert ingested == {"first": 1, "second": 1}
+    assert batches.errors == []
+    assert batches.ingested == {"first": 1, "second": 1}
     assert InboundEvent.objects.filter(status="processed").count() == 3
     assert Message.objects.filter(conversation=thread_a).count() == 3
 
@@ -547,12 +499,63 @@ def _backend_pid() -> int:
     return connection.connection.info.backend_pid
 
 
+class _Batches:
+    """Workers' batches, each in a thread of its own (a connection of its own)."""
+
+    def __init__(self) -> None:
+        self.backends: dict[str, int] = {}
+        self.ingested: dict[str, int] = {}
+        self.errors: list[str] = []
+        self.threads: list[threading.Thread] = []
+
+    def start(self, name: str, limit: int) -> threading.Thread:
+        """Start a batch of up to ``limit`` events."""
+
+        def batch():
+            try:
+                self.backends[name] = _backend_pid()
+                self.ingested[name] = processing.inbound_events_process_batch(limit=limit)
+            except Exception as exc:
+                self.errors.append(repr(exc))
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=batch)
+        thread.start()
+        self.threads.append(thread)
+        return thread
+
+    def waiting(self, name: str) -> bool:
+        """Whether batch ``name`` waits for a lock (within 20 s)."""
+        return _until(lambda: name in self.backends and _waits_for_a_lock(self.backends[name]))
+
+
+@contextmanager
+def _first_batch_held_up_at(conversation):
+    """Another writer holds ``conversation`` locked while a first batch of one event (of
+    its thread) starts and waits for it, holding the thread; the writer lets go when the
+    block ends, and every batch started meanwhile is waited for."""
+    batches = _Batches()
+    with transaction.atomic():
+        Conversation.objects.select_for_update().get(pk=conversation.pk)
+        batches.start("first", 1)
+        assert batches.waiting("first")
+        yield batches
+    for thread in batches.threads:
+        thread.join()
+
+
+def _until(condition, seconds: float = 20) -> bool:
+    """Wait until ``condition()`` holds or ``seconds`` pass; whether it holds."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_draining_the_same_threads_at_once_double_nothing(make_workspace):
-    ws = make_workspace("parallel")
-    account = BrandAccount.objects.create(
-        workspace=ws.workspace, platform="facebook", name="Page", external_id=PAGE, credentials={}
-    )
+    account = _page_in(make_workspace, "parallel")
     _store(account, [_dm(f"psid-{n % 5}", f"m_{n}", n) for n in range(80)])
     barrier = threading.Barrier(2)
     errors: list[str] = []
@@ -582,7 +585,7 @@ def test_two_workers_draining_the_same_threads_at_once_double_nothing(make_works
     assert Conversation.objects.count() == 5
     assert Identity.objects.count() == Contact.objects.count() == 5
     assert {c.unread_count for c in Conversation.objects.all()} == {16}
-    events = Event.objects.filter(workspace=ws.workspace)
+    events = Event.objects.filter(workspace=account.workspace)
     assert events.filter(type="contact.created").count() == 5
     assert events.filter(type="conversation.created").count() == 5
     assert events.filter(type="message.created").count() == 80
