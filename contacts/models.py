@@ -4,11 +4,10 @@ Also what hangs off a contact: notes, the workspace's custom attribute definitio
 the record of each merge (what moved, so that it can be put back).
 """
 
-import uuid
-
 from django.db import models
 from django.utils import timezone
 
+from crm.ids import uuid7
 from crm.models import Membership, WorkspaceOwned
 
 LIFECYCLE_CHOICES = [
@@ -24,7 +23,7 @@ LIFECYCLE_CHOICES = [
 class Contact(WorkspaceOwned):
     """One person the brand talks with, whatever platforms they use."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     name = models.CharField(max_length=255, blank=True)
     email = models.EmailField(max_length=254, blank=True)
     phone = models.CharField(max_length=32, blank=True)
@@ -77,7 +76,7 @@ class Identity(WorkspaceOwned):
     brand account id or "" so that the uniqueness holds on every database.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
     platform = models.CharField(max_length=16)
     external_id = models.CharField(max_length=255)
@@ -126,7 +125,7 @@ class AttributeDefinition(WorkspaceOwned):
         ("multiselect", "Some of the options"),
     ]
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     key = models.SlugField(max_length=64)
     label = models.CharField(max_length=120)
     type = models.CharField(max_length=16, choices=TYPE_CHOICES)
@@ -145,7 +144,7 @@ class AttributeDefinition(WorkspaceOwned):
 class Note(WorkspaceOwned):
     """A note a member (or an integration) wrote about a contact."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="notes")
     text = models.TextField()
     # The author as the actor that wrote it; kept as text too, so a note outlives its
@@ -172,7 +171,7 @@ class ContactMerge(WorkspaceOwned):
     holds the primary's fields as they were. Unmerge reads both to put things back.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     primary = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
     duplicate = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
     moved = models.JSONField(default=dict)

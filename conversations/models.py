@@ -11,12 +11,11 @@ Inbox columns that lists filter and sort on (``last_message_at``, ``waiting_sinc
 services, so that an inbox page is one indexed query whatever its size.
 """
 
-import uuid
-
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from crm.ids import uuid7
 from crm.models import Membership, Team, WorkspaceOwned, workspace_key
 
 KIND_CHOICES = [
@@ -77,7 +76,7 @@ MESSAGE_STATUSES = tuple(value for value, _ in MESSAGE_STATUS_CHOICES)
 class Label(WorkspaceOwned):
     """A workspace-wide tag put on conversations (``billing``, ``vip``…)."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     name = models.CharField(max_length=80)
     color = models.CharField(max_length=16, blank=True, default="")
     description = models.CharField(max_length=255, blank=True, default="")
@@ -96,7 +95,7 @@ class Label(WorkspaceOwned):
 class Conversation(WorkspaceOwned):
     """One thread with one contact through one brand account, and its workflow state."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     # Every index below leads with the workspace. Ingest rewrites a conversation's inbox
     # columns for each new message, never as a HOT update (they are indexed), so each
     # index of the table is one more entry written per message.
@@ -209,7 +208,7 @@ class Message(WorkspaceOwned):
     redelivered webhook finds the row it already made.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     # msg_ws_created and msg_conv_created lead with these two: no index of their own.
     workspace = workspace_key(db_index=False)
     conversation = models.ForeignKey(
@@ -284,7 +283,7 @@ class Message(WorkspaceOwned):
 class Reaction(WorkspaceOwned):
     """Who reacted to a message with what, and when; removing a reaction deletes the row."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
     author_type = models.CharField(max_length=16, choices=AUTHOR_TYPE_CHOICES)
     author_id = models.CharField(max_length=255, blank=True, default="")
@@ -307,7 +306,7 @@ class Reaction(WorkspaceOwned):
 class MessageEdit(WorkspaceOwned):
     """An earlier text of an edited message: every version is kept."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="edits")
     previous_text = models.TextField(blank=True, default="")
     edited_at = models.DateTimeField(default=timezone.now)
@@ -322,7 +321,7 @@ class MessageEdit(WorkspaceOwned):
 class CannedResponse(WorkspaceOwned):
     """A saved reply; ``{{contact.name}}``, ``{{agent.name}}``… are filled in when used."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     name = models.CharField(max_length=120)
     text = models.TextField()
     created_by = models.ForeignKey(

@@ -1,13 +1,12 @@
 """The tenant (workspace), the people who work in it, their credentials, and the event log."""
 
-import uuid
-
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone
 
 from . import scopes
+from .ids import uuid7
 
 
 class UserManager(BaseUserManager["User"]):
@@ -32,7 +31,7 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractBaseUser, PermissionsMixin):
     """A person who signs in; belongs to workspaces through memberships."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     email = models.EmailField(unique=True)
     name = models.CharField(max_length=200, blank=True)
     is_active = models.BooleanField(default=True)
@@ -52,7 +51,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 class Workspace(models.Model):
     """The tenant: one brand's CRM. Every other row belongs to exactly one workspace."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     slug = models.SlugField(max_length=63, unique=True)
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(default=timezone.now)
@@ -95,7 +94,7 @@ class WorkspaceOwned(models.Model):
 class Membership(WorkspaceOwned):
     """A user's place in a workspace, with a role that decides what the user may do."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=scopes.ROLE_CHOICES)
     # Agents mark themselves unavailable (away, off shift) to stop receiving new assignments.
@@ -118,7 +117,7 @@ class Membership(WorkspaceOwned):
 class Team(WorkspaceOwned):
     """A group of members that conversations can be routed to."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     name = models.CharField(max_length=120)
     members = models.ManyToManyField(Membership, related_name="teams", blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -147,7 +146,7 @@ class HashedToken(models.Model):
     faster than the token itself, and authentication stays one indexed lookup.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     name = models.CharField(max_length=120)
     prefix = models.CharField(max_length=32, unique=True)
     key_hash = models.CharField(max_length=64)
@@ -190,7 +189,7 @@ class PersonalToken(HashedToken):
 class AuditLogEntry(WorkspaceOwned):
     """Who did which administrative action to what, and when."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     actor_type = models.CharField(max_length=16)
     actor_id = models.CharField(max_length=64, blank=True)
     actor_name = models.CharField(max_length=200, blank=True)
@@ -232,7 +231,7 @@ class Event(WorkspaceOwned):
     """One entry of the workspace's event log: the outbox of every change."""
 
     workspace = workspace_key(db_index=False)  # event_unique_seq leads with it
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     seq = models.BigIntegerField()
     type = models.CharField(max_length=64)
     occurred_at = models.DateTimeField(default=timezone.now)

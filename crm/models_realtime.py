@@ -1,10 +1,9 @@
 """Models of the realtime inbox: single-use tickets for opening the websocket."""
 
-import uuid
-
 from django.db import models
 from django.utils import timezone
 
+from .ids import uuid7
 from .models import ApiKey, User, WorkspaceOwned
 
 
@@ -16,7 +15,7 @@ class RealtimeTicket(WorkspaceOwned):
     SHA-256 is kept, like every other secret.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     key_hash = models.CharField(max_length=64, unique=True)
     # Exactly one of the two: the member's user, or the API key that asked for it.
     user = models.ForeignKey(

@@ -3,12 +3,12 @@
 Imported by ``crm.models``; the logic lives in ``crm.webhooks``.
 """
 
-import uuid
-
 from django.db import models
 from django.utils import timezone
 
 from integrations.crypto import EncryptedJSONField
+
+from .ids import uuid7
 
 
 class WebhookSubscription(models.Model):
@@ -27,7 +27,7 @@ class WebhookSubscription(models.Model):
     - ``lease_token``/``lease_until``: which worker delivers for it now, until when.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     workspace = models.ForeignKey("crm.Workspace", on_delete=models.CASCADE, related_name="+")
     url = models.CharField(max_length=2000)
     description = models.CharField(max_length=200, blank=True)
@@ -67,7 +67,7 @@ class WebhookDelivery(models.Model):
     TRIGGER_AUTOMATIC = "automatic"
     TRIGGER_REDELIVERY = "redelivery"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     workspace = models.ForeignKey("crm.Workspace", on_delete=models.CASCADE, related_name="+")
     subscription = models.ForeignKey(
         WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"

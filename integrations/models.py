@@ -1,11 +1,10 @@
 """Brand accounts: a brand's presence on one platform, with its encrypted credentials."""
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from crm.ids import uuid7
 from crm.models import WorkspaceOwned, workspace_key
 
 from .crypto import EncryptedJSONField
@@ -30,7 +29,7 @@ class BrandAccount(WorkspaceOwned):
 
     STATUS_CHOICES = [("active", "Active"), ("error", "Error"), ("disabled", "Disabled")]
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     platform = models.CharField(max_length=16, choices=PLATFORM_CHOICES)
     name = models.CharField(max_length=200)
     external_id = models.CharField(max_length=255)
@@ -86,7 +85,7 @@ class InboundEvent(WorkspaceOwned):
         ("failed", "Failed"),
     ]
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     # Neither key has an index of its own: every insert maintains each index, and each key
     # leads a composite index below that serves its lookups and cascades
     # (``inbound_event_unique_body``, ``inbound_ws_status``).

@@ -11,7 +11,6 @@ locked, so that it never waits for a row while holding the sequence.
 
 import logging
 import threading
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -24,6 +23,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from ..bulk import rows_insert
+from ..ids import uuid7
 from ..models import Event, EventSequence, Workspace
 
 logger = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ _EVENT_WORKSPACE = Event._meta.get_field("workspace")
 def _event_new(workspace: Workspace, event_type: str, data: dict[str, Any]) -> Event:
     values: list[Any] = [None] * len(_EVENT_FIELDS)
     values[_EVENT_WORKSPACE_ID] = workspace.pk
-    values[_EVENT_ID] = uuid.uuid4()
+    values[_EVENT_ID] = uuid7()
     values[_EVENT_TYPE] = event_type
     values[_EVENT_DATA] = data
     event = Event(*values)

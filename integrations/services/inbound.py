@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +15,7 @@ from django.utils import timezone
 
 from crm.actors import Actor
 from crm.exceptions import Conflict
+from crm.ids import uuid7
 from crm.services.audit import audit_record
 from crm.tasks import task_enqueue, task_enqueue_later
 
@@ -114,7 +114,7 @@ def inbound_event_store(*, account: BrandAccount, body: bytes, headers: Mapping[
     queued after it.
     """
     row = {
-        "id": uuid.uuid4(),
+        "id": uuid7(),
         "workspace_id": account.workspace_id,
         "brand_account_id": account.pk,
         "platform": account.platform,
