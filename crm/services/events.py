@@ -23,7 +23,6 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from ..bulk import rows_insert
-from ..ids import uuid7
 from ..models import Event, EventSequence, Workspace
 
 logger = logging.getLogger(__name__)
@@ -165,12 +164,13 @@ _EVENT_WORKSPACE_ID, _EVENT_ID, _EVENT_TYPE, _EVENT_DATA = (
     _EVENT_FIELDS.index(name) for name in ("workspace_id", "id", "type", "data")
 )
 _EVENT_WORKSPACE = Event._meta.get_field("workspace")
+_EVENT_NEW_ID = Event._meta.pk.default
 
 
 def _event_new(workspace: Workspace, event_type: str, data: dict[str, Any]) -> Event:
     values: list[Any] = [None] * len(_EVENT_FIELDS)
     values[_EVENT_WORKSPACE_ID] = workspace.pk
-    values[_EVENT_ID] = uuid7()
+    values[_EVENT_ID] = _EVENT_NEW_ID()
     values[_EVENT_TYPE] = event_type
     values[_EVENT_DATA] = data
     event = Event(*values)

@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from crm.actors import Actor
 from crm.exceptions import Conflict
-from crm.ids import uuid7
 from crm.services.audit import audit_record
 from crm.tasks import task_enqueue, task_enqueue_later
 
@@ -114,7 +113,7 @@ def inbound_event_store(*, account: BrandAccount, body: bytes, headers: Mapping[
     queued after it.
     """
     row = {
-        "id": uuid7(),
+        "id": InboundEvent._meta.pk.default(),
         "workspace_id": account.workspace_id,
         "brand_account_id": account.pk,
         "platform": account.platform,

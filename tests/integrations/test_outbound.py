@@ -2,18 +2,16 @@
 
 import contextlib
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from bench.servers import emulator
 from conversations.models import Conversation, Message
 from crm.services.workspaces import workspace_create
 from integrations.adapters import get_adapter
@@ -21,7 +19,6 @@ from integrations.emulator.client import EmulatorClient
 from integrations.services import outbound
 from integrations.services.brand_accounts import brand_account_create
 from integrations.services.ingest import normalized_events_ingest
-from tests.asgi_server import ROOT, free_port
 from tests.conftest import client_with
 
 from .conftest import ACCOUNTS, load_fixture
@@ -41,33 +38,13 @@ def emu_apart() -> Iterator[EmulatorClient]:
     stamps a request only once that thread gets the interpreter back from the sending
     threads, which once bunched two sends 0.13 s apart against slots 0.275 s apart.
     """
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "integrations.emulator", "--port", str(port)], cwd=ROOT
-    )
-    client = EmulatorClient(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 30
-        while not _answers(client):
-            assert process.poll() is None, "the emulator exited"
-            assert time.monotonic() < deadline, "the emulator did not answer within 30 s"
-            time.sleep(0.1)
+    with emulator() as base_url:
+        client = EmulatorClient(base_url)
         client.reset()
         external_id, credentials = ACCOUNTS["telegram"]
         client.register_account("telegram", external_id, credentials)
         yield client
-    finally:
         client.close()
-        process.terminate()
-        process.wait(timeout=15)
-
-
-def _answers(client: EmulatorClient) -> bool:
-    try:
-        client.info()
-    except httpx.HTTPError:
-        return False
-    return True
 
 
 @pytest.fixture
