@@ -12,11 +12,12 @@ field-by-field ``to_representation`` was more than half of a contact page's CPU 
 """
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 from rest_framework import serializers
+
+from crm.times import iso
 
 from .models import LIFECYCLE_CHOICES, AttributeDefinition, Contact, Identity, Note
 
@@ -102,15 +103,6 @@ class TimelineItemOutputSerializer(serializers.Serializer):
         }
 
 
-def _time(value: datetime | None) -> str | None:
-    """A time as DRF's ``DateTimeField`` writes it: ISO 8601 in UTC, ``Z`` for +00:00."""
-    if value is None:
-        return None
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat().replace("+00:00", "Z")
-
-
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -133,7 +125,7 @@ def identity_data(identity: Identity) -> dict[str, Any]:
         "avatar_url": _text(identity.avatar_url),
         "brand_account": _text(identity.brand_account_id),
         "profile": _object(identity.profile),
-        "created_at": _time(identity.created_at),
+        "created_at": iso(identity.created_at),
     }
 
 
@@ -155,8 +147,8 @@ def contact_data(contact: Contact, *, identities: Iterable | None = None) -> dic
         "tags": None if tags is None else [_text(tag) for tag in tags],
         "attributes": _object(contact.attributes),
         "identities": [identity_data(identity) for identity in identities],
-        "created_at": _time(contact.created_at),
-        "updated_at": _time(contact.updated_at),
+        "created_at": iso(contact.created_at),
+        "updated_at": iso(contact.updated_at),
     }
 
 
@@ -198,11 +190,11 @@ def timeline_item_data(message, *, show_deleted: bool = False) -> dict[str, Any]
         "external_id": _text(message.external_id),
         "parent": _text(message.parent_id),
         "status": _text(message.status),
-        "sent_at": _time(message.sent_at),
-        "received_at": _time(message.received_at),
-        "edited_at": _time(message.edited_at),
-        "deleted_at": _time(message.deleted_at),
-        "created_at": _time(message.created_at),
+        "sent_at": iso(message.sent_at),
+        "received_at": iso(message.received_at),
+        "edited_at": iso(message.edited_at),
+        "deleted_at": iso(message.deleted_at),
+        "created_at": iso(message.created_at),
     }
 
 

@@ -46,6 +46,7 @@ from crm.realtime import workspace_group
 from crm.selectors import actor_for_request
 from crm.services.auth_guard import failures_counted
 from crm.services.realtime_tickets import TicketRefused, realtime_ticket_consume
+from crm.times import iso
 
 from . import presence
 from .realtime import (
@@ -653,7 +654,7 @@ def _presence_message(conversation_id: str, member: str, state: str, expires_at:
         "member": member,
         "state": state,
         "expires_at": (
-            datetime.fromtimestamp(expires_at, tz=UTC).isoformat().replace("+00:00", "Z")
+            iso(datetime.fromtimestamp(expires_at, tz=UTC))
             if state != presence.IDLE and expires_at
             else None
         ),

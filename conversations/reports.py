@@ -18,9 +18,9 @@ from django.db.models import Q
 
 from crm.actors import Actor
 from crm.models import Membership, Team
+from crm.times import iso
 
 from .models import STATUS_RESOLVED, Conversation
-from .representations import iso
 from .selectors import conversation_visibility
 
 CSV_COLUMNS = (

@@ -6,31 +6,14 @@ what the selectors load (``select_related``/``prefetch_related``), so a page cos
 fixed number of queries.
 """
 
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
+from crm.times import iso
+
 from .models import Conversation, Message
 from .windows import reply_window_of
-
-
-def iso(value: datetime | None) -> str | None:
-    """An aware time in ISO 8601, UTC written as ``Z`` like the rest of the API."""
-    if value is None:
-        return None
-    # The same times come back within a batch and a page (its ``now``, a message's time
-    # that is also its thread's last): formatting them was 4 % of batch ingest's CPU.
-    # Only UTC times are remembered, since times of equal instants in other zones are
-    # equal keys but are written otherwise.
-    return (_written_remembered if value.tzinfo is UTC else _written)(value)
-
-
-def _written(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
-_written_remembered = lru_cache(maxsize=4096)(_written)
 
 
 def _id(value: Any) -> str | None:

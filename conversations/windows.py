@@ -15,6 +15,8 @@ from typing import Any
 
 from django.utils import timezone
 
+from crm.times import iso
+
 STANDARD_WINDOW = timedelta(hours=24)
 HUMAN_AGENT_WINDOW = timedelta(days=7)
 HUMAN_AGENT_TAG = "HUMAN_AGENT"
@@ -25,7 +27,7 @@ META_MESSAGING = ("facebook", "instagram")
 def _window(open_: bool, expires_at: datetime | None, reason: str) -> dict[str, Any]:
     return {
         "open": open_,
-        "expires_at": expires_at.isoformat().replace("+00:00", "Z") if expires_at else None,
+        "expires_at": iso(expires_at),
         "reason": reason,
     }
 

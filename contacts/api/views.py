@@ -20,6 +20,7 @@ from crm.api.parsers import JSONParser
 from crm.api.queries import QueryParametersSerializer
 from crm.api.renderers import JSONRenderer
 from crm.exceptions import InvalidInput, PayloadTooLarge
+from crm.times import iso
 from integrations.models import PLATFORM_CHOICES, BrandAccount
 
 from .. import selectors
@@ -637,8 +638,8 @@ def _csv_lines(queryset) -> Iterator[str]:
                     json.dumps(contact.attributes, ensure_ascii=False)
                     if contact.attributes
                     else "",
-                    contact.created_at.isoformat(),
-                    contact.updated_at.isoformat(),
+                    iso(contact.created_at),
+                    iso(contact.updated_at),
                 )
             ]
         )

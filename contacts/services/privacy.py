@@ -20,6 +20,7 @@ from crm.exceptions import Conflict
 from crm.models import Event, IdempotencyRecord
 from crm.services.audit import audit_record
 from crm.services.events import event_record
+from crm.times import iso
 
 from ..models import Contact, ContactMerge, Identity, Note
 from ..serializers import contact_data, identity_data, note_data
@@ -37,10 +38,6 @@ def _absorbed_ids(contact: Contact) -> list:
         )
         ids += frontier
     return ids
-
-
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def contact_export(*, actor: Actor, contact: Contact) -> dict[str, Any]:
@@ -78,23 +75,23 @@ def contact_export(*, actor: Actor, contact: Contact) -> dict[str, Any]:
                     {
                         "reaction": r.reaction,
                         "author": {"type": r.author_type, "id": r.author_id, "name": r.author_name},
-                        "created_at": _iso(r.created_at),
+                        "created_at": iso(r.created_at),
                     }
                     for r in message.reactions.all()
                 ],
                 "edits": [
-                    {"previous_text": e.previous_text, "edited_at": _iso(e.edited_at)}
+                    {"previous_text": e.previous_text, "edited_at": iso(e.edited_at)}
                     for e in message.edits.all()
                 ],
-                "sent_at": _iso(message.sent_at),
-                "received_at": _iso(message.received_at),
-                "edited_at": _iso(message.edited_at),
-                "deleted_at": _iso(message.deleted_at),
-                "created_at": _iso(message.created_at),
+                "sent_at": iso(message.sent_at),
+                "received_at": iso(message.received_at),
+                "edited_at": iso(message.edited_at),
+                "deleted_at": iso(message.deleted_at),
+                "created_at": iso(message.created_at),
             }
         )
     document = {
-        "exported_at": _iso(timezone.now()),
+        "exported_at": iso(timezone.now()),
         "workspace": actor.workspace.slug,
         "contact": contact_data(contact),
         "identities": [
@@ -113,8 +110,8 @@ def contact_export(*, actor: Actor, contact: Contact) -> dict[str, Any]:
                 "subject": c.subject,
                 "status": c.status,
                 "labels": [label.name for label in c.labels.all()],
-                "created_at": _iso(c.created_at),
-                "last_message_at": _iso(c.last_message_at),
+                "created_at": iso(c.created_at),
+                "last_message_at": iso(c.last_message_at),
                 "messages": messages_by_conversation[c.pk],
             }
             for c in conversations
@@ -123,8 +120,8 @@ def contact_export(*, actor: Actor, contact: Contact) -> dict[str, Any]:
             {
                 "id": str(m.pk),
                 "duplicate": str(m.duplicate_id),
-                "created_at": _iso(m.created_at),
-                "unmerged_at": _iso(m.unmerged_at),
+                "created_at": iso(m.created_at),
+                "unmerged_at": iso(m.unmerged_at),
             }
             for m in ContactMerge.objects.filter(primary=contact).order_by("created_at")
         ],

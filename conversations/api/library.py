@@ -12,10 +12,10 @@ from crm.exceptions import InvalidInput
 from crm.models import Workspace
 from crm.selectors import team_get
 from crm.services.audit import audit_record
+from crm.times import iso
 
 from .. import selectors
 from ..models import CannedResponse, Label
-from ..representations import iso
 from ..services import library
 from ..services.messages import canned_render
 from ..sla import business_hours_validate

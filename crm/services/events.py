@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from ..bulk import rows_insert
 from ..models import Event, EventSequence, Workspace
+from ..times import iso
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def event_envelope(event: Event, *, workspace_slug: str) -> dict[str, Any]:
         "seq": event.seq,
         "type": event.type,
         "workspace": workspace_slug,
-        "occurred_at": event.occurred_at.isoformat().replace("+00:00", "Z"),
+        "occurred_at": iso(event.occurred_at),
         "data": event.data,
     }
 

@@ -14,6 +14,7 @@ from .. import scopes
 from ..actors import Actor
 from ..exceptions import Conflict, Forbidden, InvalidInput
 from ..models import ApiKey, EventSequence, Membership, PersonalToken, Team, User, Workspace
+from ..times import iso
 from .audit import audit_record
 from .tokens import API_KEY_KIND, PERSONAL_TOKEN_KIND, token_issue
 
@@ -341,10 +342,7 @@ def api_key_update(
             api_key.scopes = key_scopes
     if expires_at is not _UNSET and expires_at != api_key.expires_at:
         _expiry_validate(expires_at)
-        changes["expires_at"] = [
-            api_key.expires_at and api_key.expires_at.isoformat(),
-            expires_at and expires_at.isoformat(),
-        ]
+        changes["expires_at"] = [iso(api_key.expires_at), iso(expires_at)]
         api_key.expires_at = expires_at
     if changes:
         api_key.save()

@@ -43,6 +43,7 @@ from ..models import Event, EventSequence, WebhookDelivery, WebhookSubscription
 from ..selectors import EVENT_TYPE_SCOPES
 from ..services.audit import audit_record
 from ..services.events import event_envelope, event_record
+from ..times import iso
 from . import signing, ssrf
 from .services import ALL_EVENTS, delivery_next_attempt_number, webhook_secrets_active
 
@@ -251,8 +252,7 @@ def webhook_disable(*, subscription: WebhookSubscription, reason: str) -> None:
                 "events": subscription.events,
                 "active": False,
                 "reason": reason,
-                "failing_since": subscription.failing_since
-                and subscription.failing_since.isoformat().replace("+00:00", "Z"),
+                "failing_since": iso(subscription.failing_since),
             },
         )
     logger.warning("webhook %s disabled: %s", subscription.pk, reason)

@@ -16,6 +16,7 @@ from ..exceptions import Forbidden, InvalidInput
 from ..models import EventSequence, WebhookDelivery, WebhookSubscription
 from ..selectors import EVENT_TYPE_SCOPES
 from ..services.audit import audit_record
+from ..times import iso
 from . import signing, ssrf
 
 ALL_EVENTS = "*"
@@ -201,8 +202,7 @@ def webhook_secret_rotate(
         actor,
         "webhook.secret_rotated",
         subscription,
-        previous_secret_expires_at=subscription.previous_secret_expires_at
-        and subscription.previous_secret_expires_at.isoformat(),
+        previous_secret_expires_at=iso(subscription.previous_secret_expires_at),
     )
     return WebhookWithSecret(subscription=subscription, secret=secret)
 

@@ -9,6 +9,7 @@ from crm.actors import Actor
 from crm.exceptions import Conflict, InvalidInput
 from crm.services.audit import audit_record
 from crm.services.events import event_record
+from crm.times import iso
 from crm.webhooks.ssrf import UnsafeUrl, target_resolve
 
 from ..credentials import (
@@ -33,13 +34,11 @@ def brand_account_data(account: BrandAccount) -> dict[str, Any]:
         "backfill": {
             "status": account.backfill_status,
             "items": account.backfill_items,
-            "started_at": account.backfill_started_at
-            and account.backfill_started_at.isoformat().replace("+00:00", "Z"),
-            "finished_at": account.backfill_finished_at
-            and account.backfill_finished_at.isoformat().replace("+00:00", "Z"),
+            "started_at": iso(account.backfill_started_at),
+            "finished_at": iso(account.backfill_finished_at),
             "error": account.backfill_error,
         },
-        "created_at": account.created_at.isoformat().replace("+00:00", "Z"),
+        "created_at": iso(account.created_at),
     }
 
 

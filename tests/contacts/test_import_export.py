@@ -159,4 +159,9 @@ def test_csv_export_streams_the_filtered_list(ws, client, make_contact):
     assert [r["name"] for r in rows] == ["Vip One", '\'=HYPERLINK("evil")']
     assert rows[0]["email"] == "one@example.com"
     assert rows[1]["phone"] == "+44 20 7946 0000"
+    shown = client.get(ws.url(f"contacts/{rows[0]['id']}/")).json()
+    assert (rows[0]["created_at"], rows[0]["updated_at"]) == (
+        shown["created_at"],
+        shown["updated_at"],
+    )
     assert client.get(ws.url("contacts/export.csv"), {"platform": "nope"}).status_code == 400

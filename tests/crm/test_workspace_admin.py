@@ -184,6 +184,23 @@ def test_key_with_past_expiry_or_unknown_scope_is_refused(ws, client):
     assert "scopes" in unknown.json()["error"]["details"]
 
 
+def test_a_key_expiry_change_is_audited_in_utc_as_the_api_writes_times(ws, client):
+    key = client.post(
+        ws.url("api-keys/"),
+        {"name": "sync", "scopes": ["contacts:read"], "expires_at": "2031-01-01T00:00:00Z"},
+    ).json()
+
+    changed = client.patch(
+        ws.url(f"api-keys/{key['id']}/"), {"expires_at": "2031-06-01T12:00:00+02:00"}
+    )
+
+    assert changed.status_code == 200
+    assert changed.json()["expires_at"] == "2031-06-01T10:00:00Z"
+    entry = client.get(ws.url("audit-log/")).json()["results"][0]
+    assert entry["action"] == "api_key.updated"
+    assert entry["details"]["expires_at"] == ["2031-01-01T00:00:00Z", "2031-06-01T10:00:00Z"]
+
+
 def test_workspace_detail_and_rename(ws, client):
     assert client.get(ws.url()).json()["slug"] == "acme"
 
