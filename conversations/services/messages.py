@@ -1000,7 +1000,6 @@ def reaction_remove(
     return removed
 
 
-@transaction.atomic
 def message_status_set(
     *,
     message: Message,
@@ -1019,6 +1018,29 @@ def message_status_set(
     """
     if status not in MESSAGE_STATUSES:
         raise InvalidInput("Unknown status.", details={"status": [status]})
+    # Inside a caller's transaction (a send's claim and record, a receipt's batch) no
+    # savepoint of its own: a failure here fails the caller's unit of work, which is what
+    # its own block rolls back, and a send saves two round trips per status change.
+    with transaction.atomic(savepoint=False):
+        return _message_status_move(
+            message=message,
+            status=status,
+            external_id=external_id,
+            error=error,
+            at=at,
+            locked=locked,
+        )
+
+
+def _message_status_move(
+    *,
+    message: Message,
+    status: str,
+    external_id: str | None,
+    error: dict | None,
+    at: datetime | None,
+    locked: bool,
+) -> Message:
     if not locked:
         message = _message_lock(message.pk)
     if message.status == "failed":

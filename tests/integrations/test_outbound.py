@@ -284,7 +284,9 @@ def _queued_reply(telegram, text: str) -> Message:
     )
 
 
-def test_a_send_reads_its_reply_once_and_then_once_locked_per_status(telegram, emu):
+def test_a_send_reads_its_reply_once_and_then_once_locked_per_status(
+    transactional_db, telegram, emu
+):
     """What the platform call needs is read once; each status change (sending, then sent)
     reads the reply once, locked, and takes that read as it is: a send is CPU-bound
     Python, and each read of the reply with its conversation is a wide query to build."""
@@ -301,6 +303,12 @@ def test_a_send_reads_its_reply_once_and_then_once_locked_per_status(telegram, e
     assert len(reads) == 3
     if connection.features.has_select_for_update:
         assert [("FOR UPDATE" in sql) for sql in reads] == [False, True, True]
+    # Each status change is a transaction of its own, with no savepoint inside it (two
+    # round trips each, for nothing a failure would need).
+    statements = [query["sql"].split()[0] for query in captured.captured_queries]
+    assert "SAVEPOINT" not in statements
+    if connection.vendor == "postgresql":
+        assert statements.count("BEGIN") == 2
 
 
 def test_a_reply_whose_send_task_was_lost_is_queued_again_once(telegram, emu):
