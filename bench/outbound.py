@@ -20,11 +20,14 @@ from collections import Counter
 
 import httpx
 
+from .cpu import process_cpu_seconds
 from .servers import celery_worker, emulator, serving
 
 WORKSPACE_SLUG = "bench-outbound"
 # The sends worker as the README runs it: ``celery worker -Q outbound -P threads -c 8``.
 SENDS_WORKER_THREADS = 8
+# Of the baseline's rate: the sends keep up with the platform's limit.
+GOAL_RATIO = 0.8
 
 
 def _sends(base: str, page_id: str) -> list[dict]:
@@ -122,13 +125,15 @@ def bench_outbound(*, replies: int, limit: int, conversations: int = 20, budget:
                 concurrency=SENDS_WORKER_THREADS,
                 name="sends",
                 env=env,
-            ):
+            ) as worker:
+                worker_cpu = process_cpu_seconds(worker.pid)
                 deadline = time.monotonic() + budget
                 while time.monotonic() < deadline:
                     if sent.filter(status="sent").count() >= replies:
                         break
                     time.sleep(0.25)
                 done_at = time.time()
+                worker_cpu = process_cpu_seconds(worker.pid) - worker_cpu
         statuses = dict(Counter(sent.values_list("status", flat=True)))
         sends = _sends(emu, page_id)
         causerie_times = [r["received_at"] for r in sends]
@@ -138,12 +143,16 @@ def bench_outbound(*, replies: int, limit: int, conversations: int = 20, budget:
     ratio = causerie / baseline if baseline else float("nan")
     aligned, sliding = _per_second_max(causerie_times)
     all_sent = statuses.get("sent", 0) == replies
+    # The worker is one process: its threads share one interpreter, so its CPU per send
+    # bounds its rate whatever the platform allows.
+    worker_ms = worker_cpu * 1000 / max(1, statuses.get("sent", 0))
     within = sliding <= limit
     log(
         f"  outbound: {statuses.get('sent', 0)} of {replies} replies sent at {causerie:.1f}/s "
         f"(limit {limit}/s; at most {aligned} in a clock second, {sliding} in a sliding one) "
         f"vs bare httpx {baseline:.1f}/s: ratio {ratio:.2f}; queued in {queue_seconds:.1f} s, "
-        f"all sent {done_at - queued_at:.1f} s after the first was queued; {statuses}"
+        f"all sent {done_at - queued_at:.1f} s after the first was queued; {statuses}; "
+        f"the sends worker's CPU {worker_ms:.1f} ms per send"
     )
     return Result(
         key="outbound",
@@ -153,8 +162,8 @@ def bench_outbound(*, replies: int, limit: int, conversations: int = 20, budget:
         causerie=causerie,
         baseline=baseline,
         ratio=ratio,
-        goal=f"ratio ≥ 0.8, never over {limit} in a second",
-        goal_met=all_sent and within and ratio >= 0.8,
+        goal=f"ratio ≥ {GOAL_RATIO}, never over {limit} in a second",
+        goal_met=all_sent and within and ratio >= GOAL_RATIO,
         note=f"{statuses.get('sent', 0)} of {replies} sent; at most {aligned} sends in a clock "
         f"second ({sliding} in a sliding second); queued in {queue_seconds:.1f} s",
         extra={
@@ -170,5 +179,8 @@ def bench_outbound(*, replies: int, limit: int, conversations: int = 20, budget:
             "per_clock_second_rate": _clock_rate(causerie_times),
             "baseline_per_clock_second_rate": _clock_rate(baseline_times),
             "baseline_max_per_sliding_second": _per_second_max(baseline_times)[1],
+            "worker_cpu_ms_per_send": worker_ms,
+            "worker_ceiling": 1000 / worker_ms if worker_ms else None,
+            "goal_ratio": GOAL_RATIO,
         },
     )

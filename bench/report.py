@@ -96,7 +96,9 @@ def markdown(run: dict) -> str:
     if unmet:
         lines += ["## Goals not reached", ""]
         lines += [
-            f"- {r['what']}: {_goal(r)} (ratio {_num(r['ratio'])}){_read_bound(r)}" for r in unmet
+            f"- {r['what']}: {_goal(r)} (ratio {_num(r['ratio'])}){_read_bound(r)}"
+            f"{_ingest_bound(r)}{_outbound_bound(r)}"
+            for r in unmet
         ]
         lines.append("")
     lines += _sampled_section(run["results"])
@@ -108,6 +110,7 @@ def markdown(run: dict) -> str:
             lines += [
                 "## Ingest: where the time goes (this run)",
                 "",
+                *_ingest_cpu_line(extra.get("cpu")),
                 f"SQL statements per event: **{r['queries']:.1f}**. The most frequent shapes "
                 "(per event):",
                 "",
@@ -264,6 +267,68 @@ def _read_bound(result: dict) -> str:
         f"authentication and rate limit is at {_num(ratio)} times the SQL (p99), and Causerie "
         f"{_num(result['p99_ms'] - guarded)} ms (p99) above it"
     )
+
+
+def _ingest_bound(result: dict) -> str:
+    """For an ingest that missed its rate, whether PostgreSQL's own CPU per event in this
+    run leaves the machine's cores room for it, were the workers to cost nothing."""
+    extra = result.get("extra") or {}
+    cpu = extra.get("cpu") or {}
+    if cpu.get("server_ceiling") is None:
+        return ""
+    share = (
+        f"PostgreSQL's own CPU was {cpu['server_ms']:.3f} ms per event (the workers' "
+        f"{cpu['workers_ms']:.3f} ms; the cores were busy {cpu['busy_share']:.0%} of the "
+        "drain)"
+    )
+    if cpu["server_ceiling"] < extra["goal_events_per_second"]:
+        return (
+            f"; the bound in this run: {share}, so {cpu['cores']} cores give at most "
+            f"{cpu['server_ceiling']:,.0f} events/s to the database's work alone"
+        )
+    return (
+        f"; **not explained by the bound in this run**: {share}; PostgreSQL's part alone "
+        f"would allow {cpu['server_ceiling']:,.0f} events/s on {cpu['cores']} cores"
+    )
+
+
+def _outbound_bound(result: dict) -> str:
+    """For sends below their goal, whether the sends worker's own CPU per send in this
+    run caps its one process below the goal's rate."""
+    extra = result.get("extra") or {}
+    ceiling = extra.get("worker_ceiling")
+    if result.get("key") != "outbound" or ceiling is None or not result.get("baseline"):
+        return ""
+    cpu = (
+        f"the sends worker's own CPU was {extra['worker_cpu_ms_per_send']:.1f} ms per send, "
+        f"so its one process (its threads share one interpreter) can send at most "
+        f"{ceiling:.1f} replies/s"
+    )
+    if ceiling < extra["goal_ratio"] * result["baseline"]:
+        return f"; the bound in this run: {cpu}"
+    return f"; **not explained by the bound in this run**: {cpu}"
+
+
+def _ingest_cpu_line(cpu: dict) -> list[str]:
+    """The ingest section's account of the CPU of the two-process drain."""
+    if not cpu:
+        return []
+    server = (
+        "PostgreSQL's processes: not on this machine, not measured"
+        if cpu.get("server_ms") is None
+        else f"PostgreSQL's processes **{cpu['server_ms']:.3f} ms**"
+    )
+    line = (
+        f"CPU per event in the two-process drain (`bench/cpu.py`, from `/proc`): {server}; "
+        f"the two worker processes **{cpu['workers_ms']:.3f} ms**; the {cpu['cores']} "
+        f"cores were busy {cpu['busy_share']:.0%} of the drain."
+    )
+    if cpu.get("ceiling"):
+        line += (
+            f" At that CPU per event the cores allow at most {cpu['ceiling']:,.0f} "
+            f"events/s, and PostgreSQL's part alone {cpu['server_ceiling']:,.0f}."
+        )
+    return [line, ""]
 
 
 def _floor_table(results: list[dict]) -> list[str]:
