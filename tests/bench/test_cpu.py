@@ -10,14 +10,14 @@ from django.db import connection
 from bench import report
 from bench.cpu import cpu_spent, postmaster_pid
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
 
 def _cpu_of(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_a_backend_that_worked_and_exited_is_counted_in_the_servers_cpu():
     import psycopg
 
