@@ -859,10 +859,15 @@ def _auto_assign_rows(rows: Iterable[dict]) -> Callable[[dict], None]:
     return assign
 
 
-def _message_updated(message: Message) -> None:
+def _message_updated(message: Message, *, unknown_to_platform: bool = False) -> None:
     # ``message`` is the row locked (``_message_lock``) and saved in this transaction, so
     # its own fields are current: only its reactions and edits are read for the event.
-    prefetch_related_objects([message], "reactions", "edits")
+    # A reply the platform has no id for (queued, sending) has neither: reactions and
+    # platform edits reach a message by that id, and members edit only private notes.
+    if unknown_to_platform:
+        message.reaction_list = message.edit_list = ()
+    else:
+        prefetch_related_objects([message], "reactions", "edits")
     events_record(
         workspace=message.conversation.workspace,
         items=[("message.updated", message_data(message))],
@@ -1045,6 +1050,7 @@ def _message_status_move(
         message = _message_lock(message.pk)
     if message.status == "failed":
         return message
+    unknown_to_platform = not message.external_id and not message.private
     changed = False
     if status == "failed" or STATUS_RANK.get(status, -1) > STATUS_RANK.get(message.status, -1):
         message.status = status
@@ -1058,7 +1064,7 @@ def _message_status_move(
         message.error = error
     if changed:
         message.save(update_fields=["status", "sent_at", "external_id", "error"])
-        _message_updated(message)
+        _message_updated(message, unknown_to_platform=unknown_to_platform)
     return message
 
 

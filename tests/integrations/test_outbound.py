@@ -309,6 +309,29 @@ def test_a_send_reads_its_reply_once_and_then_once_locked_per_status(
     assert "SAVEPOINT" not in statements
     if connection.vendor == "postgresql":
         assert statements.count("BEGIN") == 2
+    # Until it is sent the platform has no id for the reply, so nothing can have reacted
+    # to it or edited it: its events are written without reading either.
+    assert not [
+        query
+        for query in captured.captured_queries
+        if "conversations_reaction" in query["sql"] or "conversations_messageedit" in query["sql"]
+    ]
+
+
+def test_a_status_change_after_the_send_shows_the_reactions_the_reply_got(telegram, emu):
+    from conversations.services.messages import message_status_set, reaction_add
+    from crm.models import Event
+
+    message = _queued_reply(telegram, "merci !")
+    assert outbound.outbound_send(message_id=message.pk) == "sent"
+    message.refresh_from_db()
+    reaction_add(message=message, reaction="❤", author_type="contact", author_id="5094")
+
+    message_status_set(message=message, status="read")
+
+    updated = Event.objects.filter(type="message.updated").order_by("-seq").first()
+    assert updated.data["status"] == "read"
+    assert [r["reaction"] for r in updated.data["reactions"]] == ["❤"]
 
 
 def test_a_reply_whose_send_task_was_lost_is_queued_again_once(telegram, emu):
