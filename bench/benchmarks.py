@@ -764,14 +764,15 @@ def _ingest_cpu(spent: CpuSpent, workers_cpu: float, events: int) -> dict:
     """CPU per event of a drain, by PostgreSQL and by the workers, and what the machine's
     cores allow PostgreSQL's part alone: its ceiling were the workers to cost nothing."""
     cores = os.cpu_count() or 1
+    workers_ms = workers_cpu * 1000 / events
     server_ms = spent.server * 1000 / events if spent.server is not None else None
     return {
         "cores": cores,
         "busy_share": spent.busy_share,
-        "workers_ms": workers_cpu * 1000 / events,
+        "workers_ms": workers_ms,
         "server_ms": server_ms,
         "server_ceiling": cores * 1000 / server_ms if server_ms else None,
-        "ceiling": cores * 1000 / (server_ms + workers_cpu * 1000 / events) if server_ms else None,
+        "ceiling": cores * 1000 / (server_ms + workers_ms) if server_ms else None,
     }
 
 

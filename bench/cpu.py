@@ -30,6 +30,10 @@ def _stat(pid: int) -> list[str] | None:
     return text[text.rindex(")") + 2 :].split()
 
 
+def _own_ticks(fields: list[str]) -> int:
+    return int(fields[_UTIME]) + int(fields[_STIME])
+
+
 def _children(parent: int) -> Iterator[list[str]]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -67,8 +71,8 @@ def server_cpu_seconds(postmaster: int) -> float:
     own = _stat(postmaster)
     if own is None:
         raise RuntimeError(f"PostgreSQL's postmaster {postmaster} is gone")
-    ticks = sum(int(own[i]) for i in (_UTIME, _STIME, _CUTIME, _CSTIME))
-    ticks += sum(int(child[_UTIME]) + int(child[_STIME]) for child in _children(postmaster))
+    ticks = _own_ticks(own) + int(own[_CUTIME]) + int(own[_CSTIME])
+    ticks += sum(_own_ticks(child) for child in _children(postmaster))
     return ticks / _TICKS
 
 
@@ -77,7 +81,7 @@ def process_cpu_seconds(pid: int) -> float:
     fields = _stat(pid)
     if fields is None:
         raise RuntimeError(f"process {pid} is gone")
-    return (int(fields[_UTIME]) + int(fields[_STIME])) / _TICKS
+    return _own_ticks(fields) / _TICKS
 
 
 def machine_busy_seconds() -> tuple[float, float]:

@@ -1,19 +1,10 @@
 """The CPU a drain cost PostgreSQL, read from /proc, and the report's account of it."""
 
-import os
-import time
-from pathlib import Path
-
 import pytest
 from django.db import connection
 
 from bench import report
-from bench.cpu import cpu_spent, postmaster_pid
-
-
-def _cpu_of(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from bench.cpu import cpu_spent, postmaster_pid, process_cpu_seconds, processes_gone
 
 
 @pytest.mark.postgres
@@ -33,11 +24,9 @@ def test_a_backend_that_worked_and_exited_is_counted_in_the_servers_cpu():
         )
         backend = other.execute("SELECT pg_backend_pid()").fetchone()[0]
         other.execute("SELECT count(*) FROM generate_series(1, 4000000) AS n WHERE n % 7 = 0")
-        worked = _cpu_of(backend)
+        worked = process_cpu_seconds(backend)
         other.close()
-        deadline = time.monotonic() + 10
-        while Path(f"/proc/{backend}").exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        processes_gone([backend])
 
     assert worked > 0.1
     # The backend's time is still counted once its process is gone (reaped into the
