@@ -223,7 +223,7 @@ def query_count(path: str, token: str) -> tuple[int, int, bytes]:
     """(status, SQL queries, body) of a request through the full Django stack, in-process.
 
     Counted on the second of two requests: a process remembers a resolved credential and
-    a member's actor for a few seconds (``crm.credential_cache``), as it does for a
+    a member's actor for a few seconds (``crm.process_cache``), as it does for a
     client reading more often than that.
     """
     from django.db import connection

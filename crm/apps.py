@@ -6,7 +6,7 @@ class CrmConfig(AppConfig):
     verbose_name = "Workspaces and the people who work in them"
 
     def ready(self) -> None:
-        from .credential_cache import connect_signals
+        from .process_cache import connect_signals
 
         connect_signals()
         from .db import connect_signals as db_connect_signals

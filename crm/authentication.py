@@ -6,9 +6,9 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.throttling import BaseThrottle
 
-from .credential_cache import remembered
 from .exceptions import Forbidden
 from .models import ApiKey, PersonalToken
+from .process_cache import remembered
 from .services.auth_guard import failures_counted
 from .services.tokens import API_KEY_KIND, token_hash, token_matches, token_split
 
@@ -71,7 +71,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
     def authenticate_token(self, token: str):
         """Resolve a raw token to ``(user, credential)`` or raise AuthenticationFailed.
 
-        A process remembers a resolved token for a few seconds (``credential_cache``); its
+        A process remembers a resolved token for a few seconds (``crm.process_cache``); its
         expiry is checked on every request.
         """
         parsed = token_split(token)

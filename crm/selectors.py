@@ -6,9 +6,9 @@ from django.db.models import Q, QuerySet
 
 from .actors import Actor
 from .authentication import ApiKeyUser
-from .credential_cache import remembered
 from .exceptions import NotFound
 from .models import ApiKey, AuditLogEntry, Event, Membership, PersonalToken, Team, Workspace
+from .process_cache import remembered
 from .scopes import ADMIN, CONTACTS_READ, CONVERSATIONS_READ, WEBHOOKS_MANAGE
 
 
@@ -17,7 +17,7 @@ def actor_for_request(*, user: Any, workspace_slug: str) -> Actor:
 
     A credential of another workspace gets NotFound, not a permission error, so that the
     existence of a workspace never leaks. A member's actor is remembered for a few
-    seconds per process (``crm.credential_cache``).
+    seconds per process (``crm.process_cache``).
     """
     if isinstance(user, ApiKeyUser):
         api_key = user.api_key
@@ -37,7 +37,7 @@ def actor_for_request(*, user: Any, workspace_slug: str) -> Actor:
             raise NotFound("No such workspace.")
         return Actor.for_member(membership)
 
-    # Remembered a few seconds per process, like the credential (crm.credential_cache).
+    # Remembered a few seconds per process, like the credential (crm.process_cache).
     return remembered(("member", user.pk, workspace_slug), member_actor)
 
 

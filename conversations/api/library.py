@@ -7,9 +7,9 @@ from rest_framework.response import Response
 
 from crm import scopes
 from crm.api.base import WorkspaceApi
-from crm.credential_cache import credentials_forget
 from crm.exceptions import InvalidInput
 from crm.models import Workspace
+from crm.process_cache import remembered_forget
 from crm.selectors import team_get
 from crm.services.audit import audit_record
 from crm.times import iso
@@ -271,7 +271,7 @@ class InboxSettingsApi(WorkspaceApi):
             Workspace.objects.filter(pk=self.workspace.pk).update(**values)
             audit_record(actor=self.actor, action="inbox_settings.updated", details=values)
         # Actors carry their workspace; this process's remembered ones must see the change.
-        credentials_forget()
+        remembered_forget()
         return Response(_settings_data(Workspace.objects.get(pk=self.workspace.pk)))
 
 

@@ -868,16 +868,16 @@ def _message_updated(message: Message, *, unknown_to_platform: bool = False) -> 
         message.reaction_list = message.edit_list = ()
     else:
         prefetch_related_objects([message], "reactions", "edits")
-    events_record(
-        workspace=message.conversation.workspace,
-        items=[("message.updated", message_data(message))],
-    )
+    events_record(workspace=message.workspace, items=[("message.updated", message_data(message))])
 
 
 def _message_lock(message_id) -> Message:
+    # With its workspace only, which its event needs: the event is made of the message's
+    # own fields, and the conversation's columns were compiled and read for nothing on
+    # each of a send's two status changes.
     return (
         Message.objects.select_for_update(of=("self",))
-        .select_related("conversation__workspace")
+        .select_related("workspace")
         .get(pk=message_id)
     )
 

@@ -5,6 +5,7 @@ import logging
 from django.dispatch import receiver
 
 from ..models import Event, WebhookSubscription
+from ..process_cache import remembered
 from ..services.events import events_committed
 from .services import ALL_EVENTS
 
@@ -22,12 +23,22 @@ def queue_webhook_deliveries(*, workspace, events, **kwargs) -> None:
     from .tasks import deliver_webhooks_task
 
     types = {event.type for event in events}
-    subscriptions = WebhookSubscription.objects.filter(
-        workspace_id=workspace.pk, active=True
-    ).values_list("pk", "events")
-    for subscription_id, wanted in subscriptions:
-        if ALL_EVENTS in wanted or types.intersection(wanted):
+    for subscription_id, wanted in _subscriptions_active(workspace.pk):
+        if ALL_EVENTS in wanted or not wanted.isdisjoint(types):
             try:
-                task_enqueue(deliver_webhooks_task, subscription_id=str(subscription_id))
+                task_enqueue(deliver_webhooks_task, subscription_id=subscription_id)
             except Exception:  # the broker is down: the sweep will catch up
                 logger.exception("could not queue webhook delivery for %s", subscription_id)
+
+
+def _subscriptions_active(workspace_id) -> tuple[tuple[str, frozenset[str]], ...]:
+    # Remembered a few seconds per process (crm.process_cache): every commit that records
+    # events asks. A subscription another process has just created is queued by the sweep
+    # meanwhile; one it has just disabled gets a run that finds it inactive and stops.
+    def read() -> tuple[tuple[str, frozenset[str]], ...]:
+        rows = WebhookSubscription.objects.filter(workspace_id=workspace_id, active=True)
+        return tuple(
+            (str(pk), frozenset(events)) for pk, events in rows.values_list("pk", "events")
+        )
+
+    return remembered(("webhook_subscriptions", workspace_id), read)

@@ -151,7 +151,7 @@ def test_q_searches_message_text(ws, client, inbox):
 
 # The page, with each row's contact and, on PostgreSQL, its label ids (elsewhere the
 # page's labels are one more query). The credential, and a member's membership with its
-# workspace, are remembered from the warming request (crm.credential_cache); the team
+# workspace, are remembered from the warming request (crm.process_cache); the team
 # restriction is a subquery of the page query.
 QUERIES_PER_INBOX_PAGE = 1 if settings.DATABASE_IS_POSTGRES else 2
 QUERIES_PER_INBOX_PAGE_FOR_A_MEMBER = QUERIES_PER_INBOX_PAGE

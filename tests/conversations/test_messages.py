@@ -56,7 +56,7 @@ def test_a_page_of_messages_costs_a_fixed_number_of_queries(
             contact=first.conversation.contact,
         )
     url = _messages_url(ws, first.conversation)
-    client.get(url)  # the credential is remembered from here on (crm.credential_cache)
+    client.get(url)  # the credential is remembered from here on (crm.process_cache)
 
     # The conversation (visibility), the page, its reactions, its edits.
     for size in (2, 12):

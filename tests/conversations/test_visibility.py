@@ -110,7 +110,7 @@ def test_turning_the_restriction_on_applies_at_once_to_an_agent_already_signed_i
     ws, inbox, client
 ):
     # The agent's actor (with its workspace's settings) is remembered per process for a
-    # few seconds (crm.credential_cache): the settings change still applies at once.
+    # few seconds (crm.process_cache): the settings change still applies at once.
     inbox.conversation(text="nobody's team")
     _, token = ws.add_member("agent")
     agent = client_with(token)

@@ -289,7 +289,9 @@ def test_a_send_reads_its_reply_once_and_then_once_locked_per_status(
 ):
     """What the platform call needs is read once; each status change (sending, then sent)
     reads the reply once, locked, and takes that read as it is: a send is CPU-bound
-    Python, and each read of the reply with its conversation is a wide query to build."""
+    Python, and each read of the reply with its conversation is a wide query to build.
+    Its two commits record events, and the webhook subscriptions that may want them are
+    read once per process for a few seconds (``crm.process_cache``)."""
     message = _queued_reply(telegram, "une seule fois")
 
     with CaptureQueriesContext(connection) as captured:
@@ -303,6 +305,11 @@ def test_a_send_reads_its_reply_once_and_then_once_locked_per_status(
     assert len(reads) == 3
     if connection.features.has_select_for_update:
         assert [("FOR UPDATE" in sql) for sql in reads] == [False, True, True]
+    # The locked reads join the workspace their events go to, not the conversation: the
+    # event is made of the reply's own fields.
+    assert ['"conversations_conversation"' in sql for sql in reads] == [True, False, False]
+    subscriptions = '"crm_webhooksubscription"'
+    assert sum(subscriptions in q["sql"] for q in captured.captured_queries) <= 1
     # Each status change is a transaction of its own, with no savepoint inside it (two
     # round trips each, for nothing a failure would need).
     statements = [query["sql"].split()[0] for query in captured.captured_queries]

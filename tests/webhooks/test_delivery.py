@@ -318,3 +318,55 @@ def test_a_run_for_a_deleted_subscription_does_nothing(ws, subscribe, sink, cloc
     subscription.delete()
     assert subscription_deliver(subscription_id=subscription_id).delivered == 0
     assert sink.requests() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_subscriptions_are_read_once_per_bound_and_another_processs_change_is_seen_after_it(
+    make_workspace, make_sink, settings, monkeypatch
+):
+    """Every commit that records events asks which subscriptions want them; a process
+    remembers the answer for ``CAUSERIE_AUTH_CACHE_SECONDS``. Its own changes apply at once,
+    another process's (a bulk update sends this one no signal) within the bound."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from crm import process_cache
+    from crm.webhooks.services import webhook_create
+
+    ws = make_workspace("remembering")
+    sink = make_sink()
+    created = webhook_create(actor=ws.owner_actor, url=sink.url, active=False)
+
+    def subscription_reads() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            record(ws, id="c1")
+            record(ws, id="c2")
+        table = WebhookSubscription._meta.db_table
+        return sum(f'FROM "{table}"' in q["sql"] for q in queries.captured_queries)
+
+    assert subscription_reads() == 1
+    WebhookSubscription.objects.filter(pk=created.subscription.pk).update(active=True)
+    assert subscription_reads() == 0
+    assert sink.requests() == []
+
+    now = process_cache.time.monotonic()
+    later = now + settings.CAUSERIE_AUTH_CACHE_SECONDS + 0.1
+    monkeypatch.setattr(process_cache.time, "monotonic", lambda: later)
+    record(ws, id="c3")
+    delivered = [json.loads(r["body"])["data"]["id"] for r in sink.requests()]
+    assert delivered[-1] == "c3"
+    assert set(delivered) >= {"c1", "c2", "c3"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_subscription_made_in_this_process_gets_the_next_commit_at_once(
+    make_workspace, make_sink
+):
+    from crm.webhooks.services import webhook_create
+
+    ws = make_workspace("at-once")
+    sink = make_sink()
+    record(ws, id="before")  # this process now remembers that no subscription wants it
+    webhook_create(actor=ws.owner_actor, url=sink.url, events=["contact.created"])
+    record(ws, id="after")
+    assert [json.loads(r["body"])["data"]["id"] for r in sink.requests()] == ["after"]

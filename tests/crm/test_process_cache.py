@@ -3,15 +3,15 @@ take effect at once in the process that made them, and within the bound in the o
 
 from django.utils import timezone
 
-from crm import credential_cache
+from crm import process_cache
 from crm.models import ApiKey, Membership
 from tests.conftest import client_with
 
 
 def _later(monkeypatch, seconds: float) -> None:
     """Move this process's clock for the cache ``seconds`` ahead."""
-    now = credential_cache.time.monotonic()
-    monkeypatch.setattr(credential_cache.time, "monotonic", lambda: now + seconds)
+    now = process_cache.time.monotonic()
+    monkeypatch.setattr(process_cache.time, "monotonic", lambda: now + seconds)
 
 
 def test_a_resolved_token_costs_no_query_until_the_bound(
