@@ -28,7 +28,7 @@ import httpx
 
 from integrations.emulator.client import emulator_api_environment
 
-from .servers import ROOT, command, free_port
+from .servers import ROOT, command, free_port, process_tree, processes_rss_bytes
 
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 
@@ -236,31 +236,11 @@ class Process:
 
     def pids(self) -> list[int]:
         """The process and its descendants (gunicorn and Celery fork workers)."""
-        if not self.running:
-            return []
-        found, frontier = [self.popen.pid], [self.popen.pid]
-        while frontier:
-            parent = frontier.pop()
-            children = Path(f"/proc/{parent}/task/{parent}/children")
-            try:
-                kids = [int(p) for p in children.read_text().split()]
-            except OSError:
-                kids = []
-            found += kids
-            frontier += kids
-        return found
+        return process_tree(self.popen.pid) if self.running else []
 
     def rss_bytes(self) -> int:
         """Resident memory of the process and its descendants."""
-        total = 0
-        for pid in self.pids():
-            try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-            except OSError:
-                continue
-        return total
+        return processes_rss_bytes(self.pids())
 
 
 def _fernet_key() -> str:

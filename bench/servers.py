@@ -91,22 +91,37 @@ def _answers(url: str):
     return check
 
 
-def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of a process and its descendants (the server's workers), in bytes."""
-    total = 0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants alive now (a server's or a worker's forks)."""
+    found, frontier = [pid], [pid]
+    while frontier:
+        parent = frontier.pop()
         try:
-            status = Path(f"/proc/{current}/status").read_text()
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except OSError:
+            continue
+        found += [int(child) for child in children]
+        frontier += [int(child) for child in children]
+    return found
+
+
+def processes_rss_bytes(pids: list[int]) -> int:
+    """Resident memory of the processes, in bytes (one that has exited counts nothing)."""
+    total = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
         for line in status.splitlines():
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1]) * 1024
-        pending += [int(child) for child in children]
     return total
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of a process and its descendants (the server's workers), in bytes."""
+    return processes_rss_bytes(process_tree(pid))
 
 
 @contextmanager

@@ -6,6 +6,7 @@ what the selectors load (``select_related``/``prefetch_related``), so a page cos
 fixed number of queries.
 """
 
+from collections.abc import Sequence
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -130,13 +131,25 @@ def _related(message: Message, name: str) -> list:
     return prefetched if prefetched is not None else list(getattr(message, name).all())
 
 
-def message_data(message: Message, *, show_deleted: bool = False) -> dict:
+def message_data(
+    message: Message,
+    *,
+    show_deleted: bool = False,
+    reactions: Sequence | None = None,
+    edits: Sequence | None = None,
+) -> dict:
     """The Message resource of API.md.
 
     A deleted message keeps its row (threads and counts stay whole) but its text,
-    attachments and history are shown only to admins (``show_deleted``).
+    attachments and history are shown only to admins (``show_deleted``). ``reactions``
+    and ``edits``: the message's own when the caller knows them without a read (a new
+    message has none), else they are read.
     """
     hidden = message.deleted_at is not None and not show_deleted
+    if reactions is None:
+        reactions = _related(message, "reactions")
+    if edits is None and not hidden:
+        edits = _related(message, "edits")
     return {
         "id": str(message.pk),
         "conversation": str(message.conversation_id),
@@ -163,15 +176,13 @@ def message_data(message: Message, *, show_deleted: bool = False) -> dict:
                 },
                 "created_at": iso(reaction.created_at),
             }
-            for reaction in sorted(
-                _related(message, "reactions"), key=lambda r: (r.created_at, r.pk)
-            )
+            for reaction in sorted(reactions, key=lambda r: (r.created_at, r.pk))
         ],
         "edits": []
         if hidden
         else [
             {"text": edit.previous_text, "edited_at": iso(edit.edited_at)}
-            for edit in sorted(_related(message, "edits"), key=lambda e: (e.edited_at, e.pk))
+            for edit in sorted(edits, key=lambda e: (e.edited_at, e.pk))
         ],
         "message_tag": message.message_tag or None,
         "sent_at": iso(message.sent_at),
@@ -186,4 +197,4 @@ def message_data(message: Message, *, show_deleted: bool = False) -> dict:
 def message_row_data(row: dict[str, Any]) -> dict:
     """``message_data`` of a new message's row (by field attname, as ``crm.bulk.row_new``
     makes it), which has no reactions or edits yet: no model instance built for it."""
-    return message_data(SimpleNamespace(pk=row["id"], reaction_list=(), edit_list=(), **row))
+    return message_data(SimpleNamespace(pk=row["id"], **row), reactions=(), edits=())

@@ -92,10 +92,11 @@ def _records(conversation: Conversation, message: Message, *, conversation_event
         .prefetch_related("labels")
         .get(pk=conversation.pk)
     )
-    fresh_message = Message.objects.prefetch_related("reactions", "edits").get(pk=message.pk)
     return [
         (conversation_event, conversation_data(fresh_conversation)),
-        ("message.created", message_data(fresh_message)),
+        # Just created: every field is the one written, and nothing has reacted to it or
+        # edited it yet.
+        ("message.created", message_data(message, reactions=(), edits=())),
     ]
 
 
@@ -865,10 +866,11 @@ def _message_updated(message: Message, *, unknown_to_platform: bool = False) -> 
     # A reply the platform has no id for (queued, sending) has neither: reactions and
     # platform edits reach a message by that id, and members edit only private notes.
     if unknown_to_platform:
-        message.reaction_list = message.edit_list = ()
+        data = message_data(message, reactions=(), edits=())
     else:
         prefetch_related_objects([message], "reactions", "edits")
-    events_record(workspace=message.workspace, items=[("message.updated", message_data(message))])
+        data = message_data(message)
+    events_record(workspace=message.workspace, items=[("message.updated", data)])
 
 
 def _message_lock(message_id) -> Message:

@@ -350,3 +350,21 @@ def test_a_failed_reply_leaves_nothing_half_written(ws, client, inbox):
 
     assert response.status_code == 422
     assert Event.objects.filter(workspace=ws.workspace).count() == events
+
+
+@pytest.mark.parametrize("private", [True, False])
+def test_the_message_created_event_is_the_message_the_api_serves(ws, client, inbox, private):
+    conversation = inbox.conversation()
+    before = Event.objects.filter(workspace=ws.workspace).order_by("-seq").first().seq
+    attachment = {"kind": "image", "url": "https://cdn.example.test/a.png", "size": 1024.5}
+    created = client.post(
+        _messages_url(ws, conversation),
+        {"text": "Voici la photo", "private": private, "attachments": [attachment]},
+        format="json",
+    )
+    assert created.status_code in (201, 202)
+
+    event = Event.objects.get(workspace=ws.workspace, seq__gt=before, type="message.created")
+    served = client.get(_messages_url(ws, conversation) + f"{created.json()['id']}/").json()
+    assert event.data == served
+    assert event.data["attachments"] == [attachment]
