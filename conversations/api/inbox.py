@@ -238,7 +238,9 @@ class MessageListApi(WorkspaceApi):
         "`assignee_lock`.",
     )
     def post(self, request, workspace, conversation_id):
-        conversation = selectors.conversation_get(actor=self.actor, conversation_id=conversation_id)
+        conversation = selectors.conversation_get(
+            actor=self.actor, conversation_id=conversation_id, with_labels=False
+        )
         data = MessageCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -259,11 +261,9 @@ class MessageListApi(WorkspaceApi):
             attachments=values["attachments"],
         )
         collision = getattr(message, "collision", None)
-        message = selectors.message_get(
-            actor=self.actor, conversation=conversation, message_id=message.pk
-        )
         answer = status.HTTP_201_CREATED if message.private else status.HTTP_202_ACCEPTED
-        body = message_data(message)
+        # The row just written: nothing has reacted to it or edited it yet.
+        body = message_data(message, reactions=(), edits=())
         if collision:
             # Another member was typing here: the reply went out, and the client is told.
             body["collision"] = collision

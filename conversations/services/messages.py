@@ -87,13 +87,11 @@ def _lock_conversation(conversation_id) -> Conversation:
 
 
 def _records(conversation: Conversation, message: Message, *, conversation_event: str):
-    fresh_conversation = (
-        Conversation.objects.select_related("contact")
-        .prefetch_related("labels")
-        .get(pk=conversation.pk)
-    )
+    # ``conversation`` is the row locked (``_lock_conversation``, with its contact) and
+    # saved whole in this transaction: only its labels are read for the event.
+    prefetch_related_objects([conversation], "labels")
     return [
-        (conversation_event, conversation_data(fresh_conversation)),
+        (conversation_event, conversation_data(conversation)),
         # Just created: every field is the one written, and nothing has reacted to it or
         # edited it yet.
         ("message.created", message_data(message, reactions=(), edits=())),

@@ -353,8 +353,11 @@ def test_a_failed_reply_leaves_nothing_half_written(ws, client, inbox):
 
 
 @pytest.mark.parametrize("private", [True, False])
-def test_the_message_created_event_is_the_message_the_api_serves(ws, client, inbox, private):
+def test_a_new_messages_answer_and_events_are_what_the_api_serves(ws, client, inbox, private):
     conversation = inbox.conversation()
+    label = client.post(ws.url("labels/"), {"name": "photos"}, format="json").json()
+    conversation_url = ws.url(f"conversations/{conversation.pk}/")
+    client.patch(conversation_url, {"labels": [label["id"]]}, format="json")
     before = Event.objects.filter(workspace=ws.workspace).order_by("-seq").first().seq
     attachment = {"kind": "image", "url": "https://cdn.example.test/a.png", "size": 1024.5}
     created = client.post(
@@ -362,9 +365,17 @@ def test_the_message_created_event_is_the_message_the_api_serves(ws, client, inb
         {"text": "Voici la photo", "private": private, "attachments": [attachment]},
         format="json",
     )
-    assert created.status_code in (201, 202)
+    assert created.status_code == (201 if private else 202)
 
-    event = Event.objects.get(workspace=ws.workspace, seq__gt=before, type="message.created")
+    events = {
+        event.type: event.data
+        for event in Event.objects.filter(workspace=ws.workspace, seq__gt=before)
+    }
     served = client.get(_messages_url(ws, conversation) + f"{created.json()['id']}/").json()
-    assert event.data == served
-    assert event.data["attachments"] == [attachment]
+    assert created.json() == served
+    assert events["message.created"] == served
+    assert served["attachments"] == [attachment]
+    assert served["reactions"] == served["edits"] == []
+    served_conversation = client.get(conversation_url).json()
+    assert events["conversation.updated"] == served_conversation
+    assert served_conversation["labels"] == [label["id"]]
