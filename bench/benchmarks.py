@@ -30,7 +30,7 @@ import httpx
 import psycopg
 
 from . import load
-from .cpu import CpuSpent, cpu_spent, processes_gone
+from .cpu import CpuSpent, backend_pid, cpu_spent, processes_gone
 from .sampling import sampling
 from .servers import serving, serving_process
 from .views import BARE_TABLE, FLOOR_PAGES_ENV
@@ -711,9 +711,7 @@ def _drain_worker(budget_seconds: float, started_at, results) -> None:
     began, cpu_began = time.perf_counter(), time.process_time()
     done = inbound_events_drain(budget_seconds=budget_seconds)
     seconds, cpu = time.perf_counter() - began, time.process_time() - cpu_began
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
+    backend = backend_pid(connection)
     connection.close()
     results.put((done, seconds, cpu, backend))
 

@@ -42,12 +42,16 @@ def _children(parent: int) -> Iterator[list[str]]:
                 yield fields
 
 
-def postmaster_pid(connection) -> int | None:
-    """The PostgreSQL server's main process, if it runs on this machine; else None."""
+def backend_pid(connection) -> int:
+    """The PostgreSQL process serving ``connection`` (Django's)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
-    fields = _stat(backend)
+        return cursor.fetchone()[0]
+
+
+def postmaster_pid(connection) -> int | None:
+    """The PostgreSQL server's main process, if it runs on this machine; else None."""
+    fields = _stat(backend_pid(connection))
     return int(fields[_PPID]) if fields is not None else None
 
 

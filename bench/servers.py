@@ -97,11 +97,12 @@ def process_tree(pid: int) -> list[int]:
     while frontier:
         parent = frontier.pop()
         try:
-            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+            listed = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
         except OSError:
             continue
-        found += [int(child) for child in children]
-        frontier += [int(child) for child in children]
+        children = [int(child) for child in listed]
+        found += children
+        frontier += children
     return found
 
 

@@ -289,7 +289,7 @@ def test_a_send_reads_its_reply_once_and_then_once_locked_per_status(
 ):
     """What the platform call needs is read once; each status change (sending, then sent)
     reads the reply once, locked, and takes that read as it is: a send is CPU-bound
-    Python, and each read of the reply with its conversation is a wide query to build.
+    Python, and the read of the reply with its conversation is a wide query to build.
     Its two commits record events, and the webhook subscriptions that may want them are
     read once per process for a few seconds (``crm.process_cache``)."""
     message = _queued_reply(telegram, "une seule fois")
