@@ -30,6 +30,7 @@ import httpx
 import psycopg
 
 from . import load
+from .bare_ingest import account_of
 from .cpu import CpuSpent, backend_pid, cpu_spent, processes_gone
 from .sampling import sampling
 from .servers import serving, serving_process
@@ -727,8 +728,23 @@ class Drained:
     backends: list[int]
 
 
-def _drain_in_processes(count: int, budget_seconds: float) -> Drained:
-    """Run ``inbound_events_drain`` (the Celery task's loop) in ``count`` processes at once."""
+def _bare_drain_worker(budget_seconds: float, started_at, results, db_url: str, account) -> None:
+    import psycopg
+
+    from .bare_ingest import bare_ingest_drain
+
+    with psycopg.connect(db_url) as conn:
+        started_at.wait()
+        began, cpu_began = time.perf_counter(), time.process_time()
+        done = bare_ingest_drain(conn, account, budget_seconds=budget_seconds)
+        seconds, cpu = time.perf_counter() - began, time.process_time() - cpu_began
+        backend = conn.info.backend_pid
+    results.put((done, seconds, cpu, backend))
+
+
+def _drain_in_processes(count: int, budget_seconds: float, *, bare=None) -> Drained:
+    """Run ``inbound_events_drain`` (the Celery task's loop) in ``count`` processes at once;
+    given ``bare`` (the database URL and a ``bare_ingest.Account``), the bare ingest's."""
     import multiprocessing
 
     from django.db import connection
@@ -736,8 +752,9 @@ def _drain_in_processes(count: int, budget_seconds: float) -> Drained:
     connection.close()
     context = multiprocessing.get_context("fork")
     barrier, results = context.Barrier(count + 1), context.Queue()
+    target, more = (_drain_worker, ()) if bare is None else (_bare_drain_worker, bare)
     workers = [
-        context.Process(target=_drain_worker, args=(budget_seconds, barrier, results))
+        context.Process(target=target, args=(budget_seconds, barrier, results, *more))
         for _ in range(count)
     ]
     for worker in workers:
@@ -815,6 +832,21 @@ def bench_ingest(
     )
     InboundEvent.objects.filter(workspace=built.workspace, status="pending").delete()
 
+    # The floor: the same rows written by hand-written SQL (bench/bare_ingest.py) from as
+    # many pending events, in as many processes, measured the same way.
+    _copy_pending(_pending_rows(built, events, "ingest-bare"))
+    account = account_of(built.brand_accounts["facebook"])
+    with cpu_spent(connection) as bare_spent:
+        bare = _drain_in_processes(2, budget_seconds, bare=(db_url, account))
+        processes_gone(bare.backends)
+    bare_rate = bare.events / bare.seconds
+    bare_cpu = _ingest_cpu(bare_spent, bare.cpu_seconds, bare.events)
+    log(
+        f"  bare ingest, 2 processes: {bare.events} events in {bare.seconds:.1f} s "
+        f"= {bare_rate:.0f} events/s"
+    )
+    InboundEvent.objects.filter(workspace=built.workspace, status="pending").delete()
+
     # Where the time goes: SQL per event over one production batch, then a cProfile.
     small = _pending_rows(built, BATCH_SIZE, "queries")
     _copy_pending(small)
@@ -859,6 +891,7 @@ def bench_ingest(
             "one_process": rate,
             "two_processes": pair_rate,
             "cpu": cpu,
+            "bare": {"events_per_second": bare_rate, "events": bare.events, "cpu": bare_cpu},
             "goal_events_per_second": INGEST_GOAL,
             "sampled": found["sampled"].as_dict(),
             "sampled_events": events,

@@ -111,6 +111,7 @@ def markdown(run: dict) -> str:
                 "## Ingest: where the time goes (this run)",
                 "",
                 *_ingest_cpu_line(extra.get("cpu")),
+                *_bare_ingest_line(r),
                 f"SQL statements per event: **{r['queries']:.1f}**. The most frequent shapes "
                 "(per event):",
                 "",
@@ -274,6 +275,14 @@ def _ingest_bound(result: dict) -> str:
     run leaves the machine's cores room for it, were the workers to cost nothing."""
     extra = result.get("extra") or {}
     cpu = extra.get("cpu") or {}
+    bare = extra.get("bare")
+    if bare and bare["events_per_second"] < extra["goal_events_per_second"]:
+        return (
+            f"; the bound in this run: hand-written SQL writing the same rows from as many "
+            f"events in as many processes (`bench/bare_ingest.py`) reached "
+            f"{bare['events_per_second']:,.0f} events/s, and Causerie "
+            f"{result['causerie'] / bare['events_per_second']:.2f} of it"
+        )
     if cpu.get("server_ceiling") is None:
         return ""
     share = (
@@ -286,9 +295,15 @@ def _ingest_bound(result: dict) -> str:
             f"; the bound in this run: {share}, so {cpu['cores']} cores give at most "
             f"{cpu['server_ceiling']:,.0f} events/s to the database's work alone"
         )
+    floor = (
+        f"; hand-written SQL writing the same rows reached {bare['events_per_second']:,.0f} "
+        "events/s"
+        if bare
+        else ""
+    )
     return (
         f"; **not explained by the bound in this run**: {share}; PostgreSQL's part alone "
-        f"would allow {cpu['server_ceiling']:,.0f} events/s on {cpu['cores']} cores"
+        f"would allow {cpu['server_ceiling']:,.0f} events/s on {cpu['cores']} cores{floor}"
     )
 
 
@@ -307,6 +322,30 @@ def _outbound_bound(result: dict) -> str:
     if ceiling < extra["goal_ratio"] * result["baseline"]:
         return f"; the bound in this run: {cpu}"
     return f"; **not explained by the bound in this run**: {cpu}"
+
+
+def _bare_ingest_line(result: dict) -> list[str]:
+    """The ingest section's account of the bare ingest: the same rows by hand-written SQL."""
+    bare = (result.get("extra") or {}).get("bare")
+    if not bare:
+        return []
+    cpu = bare["cpu"]
+    server = "" if cpu.get("server_ms") is None else f"PostgreSQL {cpu['server_ms']:.3f} ms, "
+    return [
+        "The floor, measured next in the same run: `bench/bare_ingest.py` writes the rows "
+        "the drain writes for these events (new contacts and identities, new "
+        "conversations, the messages, the known conversations' inbox columns, two or "
+        "three event-log entries with documents of the API's keys, the events' status) "
+        "with hand-written SQL: a claim through a cursor, one read of the senders' "
+        "identities and one of their threads, COPY for the new rows, one `UPDATE ... FROM "
+        "unnest` per table, in batches of 500 and two processes taking threads as the "
+        "drain does. It leaves out the product's rules for other events, duplicates, "
+        f"errors and the realtime publication. It reached **{bare['events_per_second']:,.0f} "
+        f"events/s** ({bare['events']} events; CPU per event: {server}its processes "
+        f"{cpu['workers_ms']:.3f} ms; the cores busy {cpu['busy_share']:.0%}): Causerie "
+        f"ingests at {result['causerie'] / bare['events_per_second']:.2f} of it.",
+        "",
+    ]
 
 
 def _ingest_cpu_line(cpu: dict) -> list[str]:

@@ -65,6 +65,23 @@ def test_an_ingest_below_its_goal_is_explained_only_when_the_database_alone_cann
     assert "would allow 10,526 events/s" in room
 
 
+def test_an_ingest_below_its_goal_is_explained_when_hand_written_sql_misses_it_too():
+    result = _ingest(2769, server_ms=0.315, workers_ms=0.356)
+    result["causerie"] = 2769
+    bare = {"events": 10000, "cpu": {**result["extra"]["cpu"], "workers_ms": 0.19}}
+    result["extra"]["bare"] = {**bare, "events_per_second": 3500}
+    slow = report._ingest_bound(result)
+    assert slow.startswith("; the bound in this run: hand-written SQL writing the same rows")
+    assert "reached 3,500 events/s, and Causerie 0.79 of it" in slow
+    assert "reached **3,500 events/s**" in report._bare_ingest_line(result)[0]
+
+    # The database's part alone leaves room and so does the bare ingest: not explained.
+    result["extra"]["bare"]["events_per_second"] = 5600
+    room = report._ingest_bound(result)
+    assert "**not explained by the bound in this run**" in room
+    assert room.endswith("hand-written SQL writing the same rows reached 5,600 events/s")
+
+
 def test_sends_below_their_goal_are_explained_when_the_workers_cpu_caps_its_one_process():
     def outbound(worker_ms: float) -> dict:
         return {
