@@ -341,7 +341,7 @@ def _bare_ingest_line(result: dict) -> list[str]:
         "unnest` per table, in batches of 500 and two processes taking threads as the "
         "drain does. It leaves out the product's rules for other events, duplicates, "
         f"errors and the realtime publication. It reached **{bare['events_per_second']:,.0f} "
-        f"events/s** ({bare['events']} events; CPU per event: {server}its processes "
+        f"events/s** ({bare['events']:,} events; CPU per event: {server}its processes "
         f"{cpu['workers_ms']:.3f} ms; the cores busy {cpu['busy_share']:.0%}): Causerie "
         f"ingests at {result['causerie'] / bare['events_per_second']:.2f} of it.",
         "",
