@@ -4,10 +4,12 @@ import uuid
 from datetime import datetime
 
 import pytest
-from django.db import DataError, transaction
+from django.db import DataError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
+from crm import bulk
 from crm.bulk import (
     RowsConflict,
     row_new,
@@ -19,6 +21,15 @@ from crm.bulk import (
 from crm.models import Event
 
 pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(autouse=True, params=["statement", "copy"])
+def insert_path(request, monkeypatch):
+    """Every test twice: inserts by ``INSERT ... SELECT FROM unnest`` and by COPY, which
+    a batch of ``COPY_MIN_ROWS`` rows takes: both store what ``save()`` stores."""
+    monkeypatch.setattr(bulk, "COPY_MIN_ROWS", 1 if request.param == "copy" else 10**9)
+    return request.param
+
 
 COLUMNS = ("workspace_id", "seq", "type", "occurred_at", "data")
 
@@ -157,3 +168,27 @@ def test_rows_where_in_reads_what_the_orms_lookup_reads(ws, make_workspace):
     by_workspace = rows_where_in(Event, columns, key="workspace_id", values=[other.workspace.pk])
     assert [(row["seq"], row["data"]) for row in by_workspace] == [(1, {})]
     assert rows_where_in(Event, columns, key="workspace_id", values=[]) == []
+
+
+def test_a_copied_insert_is_one_logged_statement_and_a_duplicate_a_conflict(ws, insert_path):
+    at = timezone.now()
+    rows = [
+        row_new(Event, workspace_id=ws.workspace.pk, seq=seq, type="a", occurred_at=at)
+        for seq in range(1, 101)
+    ]
+    with CaptureQueriesContext(connection) as captured:
+        rows_insert_new(rows, model=Event)
+    (statement,) = [q["sql"] for q in captured.captured_queries]
+    assert statement.startswith("COPY" if insert_path == "copy" else "INSERT")
+    assert Event.objects.count() == 100
+
+    # Another writer's row among them: the batch is refused whole, nothing is left of it.
+    again = [
+        row_new(Event, workspace_id=ws.workspace.pk, seq=seq, type="b", occurred_at=at)
+        for seq in range(101, 201)
+    ]
+    again[50]["id"] = rows[7]["id"]
+    with pytest.raises(RowsConflict), transaction.atomic():
+        rows_insert_new(again, model=Event)
+    assert Event.objects.count() == 100
+    assert not Event.objects.filter(type="b").exists()
