@@ -46,15 +46,18 @@ def _execute(sql: str, columns: Sequence[list]) -> list:
     see the statement.
     """
     connection.ensure_connection()
-    raw = psycopg.Cursor(connection.connection)
-    cursor = (
-        connection.make_debug_cursor(raw)
-        if connection.queries_logged
-        else connection.make_cursor(raw)
-    )
-    with cursor:
+    with _server_binding_cursor() as cursor:
         cursor.execute(sql, columns)
-        return cursor.fetchall() if raw.description else []
+        return cursor.fetchall() if cursor.description else []
+
+
+def _server_binding_cursor():
+    """A psycopg cursor that binds on the server, behind Django's wrapper (query logging,
+    execute wrappers, errors as Django's)."""
+    raw = psycopg.Cursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(raw)
+    return connection.make_cursor(raw)
 
 
 # Per field class (exactly: a subclass may prepare its values otherwise), the values
@@ -226,12 +229,7 @@ def _copy_types(fields: Sequence) -> list[str] | None:
 def _copy(table: str, fields: Sequence, columns: list[list], types: list[str]) -> None:
     """COPY the rows (one list per field) into ``table``; errors as Django's, and the
     statement logged as ``_execute``'s."""
-    raw = psycopg.Cursor(connection.connection)
-    cursor = (
-        connection.make_debug_cursor(raw)
-        if connection.queries_logged
-        else connection.make_cursor(raw)
-    )
+    cursor = _server_binding_cursor()
     statement = (
         f"COPY {_quote(table)} ({', '.join(_quote(field.column) for field in fields)}) "
         "FROM STDIN (FORMAT BINARY)"
