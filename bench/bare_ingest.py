@@ -34,6 +34,7 @@ import psycopg
 
 from conversations.services.messages import INBOUND_COLUMNS
 from crm.ids import uuid7
+from crm.times import iso
 
 BATCH = 500
 
@@ -94,10 +95,6 @@ class Account:
     page_id: str
 
 
-def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _copy(cursor, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
     if not rows:
         return
@@ -142,10 +139,10 @@ def _message_data(message: tuple, conversation_id: uuid.UUID, contact: dict) -> 
         "edits": [],
         "platform_metadata": {},
         "sent_at": None,
-        "received_at": _iso(message[16]),
+        "received_at": iso(message[16]),
         "edited_at": None,
         "deleted_at": None,
-        "created_at": _iso(message[17]),
+        "created_at": iso(message[17]),
     }
 
 
@@ -170,18 +167,18 @@ def _conversation_data(conversation: dict, account: Account, contact: dict) -> d
         "assignee": conversation["assignee_id"] and str(conversation["assignee_id"]),
         "team": conversation["team_id"] and str(conversation["team_id"]),
         "labels": [],
-        "snoozed_until": _iso(conversation["snoozed_until"]),
+        "snoozed_until": iso(conversation["snoozed_until"]),
         "unread_count": conversation["unread_count"],
-        "waiting_since": _iso(conversation["waiting_since"]),
-        "last_message_at": _iso(conversation["last_message_at"]),
-        "last_inbound_at": _iso(conversation["last_inbound_at"]),
+        "waiting_since": iso(conversation["waiting_since"]),
+        "last_message_at": iso(conversation["last_message_at"]),
+        "last_inbound_at": iso(conversation["last_inbound_at"]),
         "last_message_preview": conversation["last_message_preview"],
         "last_message_direction": conversation["last_message_direction"],
-        "first_response_at": _iso(conversation["first_response_at"]),
-        "resolved_at": _iso(conversation["resolved_at"]),
+        "first_response_at": iso(conversation["first_response_at"]),
+        "resolved_at": iso(conversation["resolved_at"]),
         "reply_window": {
             "open": window_ends > conversation["updated_at"],
-            "expires_at": _iso(window_ends),
+            "expires_at": iso(window_ends),
             "reason": "within_window",
         },
         "service_levels": {
@@ -191,8 +188,8 @@ def _conversation_data(conversation: dict, account: Account, contact: dict) -> d
             "next_response_avg_seconds": None,
             "reopened_count": conversation["reopened_count"],
         },
-        "created_at": _iso(conversation["created_at"]),
-        "updated_at": _iso(conversation["updated_at"]),
+        "created_at": iso(conversation["created_at"]),
+        "updated_at": iso(conversation["updated_at"]),
     }
 
 
@@ -218,11 +215,11 @@ def _contact_data(contact: dict, identity: tuple) -> dict:
                 "avatar_url": "",
                 "brand_account": str(identity[6]),
                 "profile": {},
-                "created_at": _iso(identity[12]),
+                "created_at": iso(identity[12]),
             }
         ],
-        "created_at": _iso(contact["created_at"]),
-        "updated_at": _iso(contact["created_at"]),
+        "created_at": iso(contact["created_at"]),
+        "updated_at": iso(contact["created_at"]),
     }
 
 
@@ -294,8 +291,8 @@ def bare_ingest_batch(conn: psycopg.Connection, account: Account, limit: int = B
         }
         events: list[tuple[str, dict]] = []
         new_contacts, new_identities = [], []
-        keys = {f"{account.page_id}:{sender}": sender for sender in senders}
-        cursor.execute(_CONVERSATIONS, [ws, account.id, list(keys)])
+        threads = [f"{account.page_id}:{sender}" for sender in senders]
+        cursor.execute(_CONVERSATIONS, [ws, account.id, threads])
         columns = [d.name for d in cursor.description]
         conversations = {row[0]: dict(zip(columns, row, strict=True)) for row in cursor}
         for conversation in conversations.values():
