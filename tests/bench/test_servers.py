@@ -34,6 +34,11 @@ def test_a_servers_tree_holds_its_forks_forks_and_their_memory():
         while processes_rss_bytes([child]) < 64 * 1024 * 1024 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert processes_rss_bytes([child]) >= 64 * 1024 * 1024
+        # Until both have started sleeping, their memory still moves between two reads.
+        previous = -1
+        while previous != processes_rss_bytes(tree) and time.monotonic() < deadline:
+            previous = processes_rss_bytes(tree)
+            time.sleep(0.2)
         assert tree_rss_bytes(parent.pid) == processes_rss_bytes(process_tree(parent.pid))
         assert tree_rss_bytes(parent.pid) > processes_rss_bytes([child])
     finally:
